@@ -1,0 +1,38 @@
+# Two commands on a fresh machine (Python 3.11+, git, make): `make repro` and `make test`.
+# Both create .venv with the locked dependency set on first use and reuse it afterwards.
+
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+INSTALLED := $(VENV)/.installed
+export PATH := $(BIN):$(PATH)
+# The bundled model and local data need no network; run with HF_HUB_OFFLINE=0 to use the Hub.
+export HF_HUB_OFFLINE ?= 1
+
+.PHONY: repro test lock sample-data clean-venv
+
+$(INSTALLED): requirements.lock pyproject.toml
+	python3 -c 'import sys; sys.exit("Python >= 3.11 is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	python3 -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(INSTALLED)
+
+repro: $(INSTALLED)
+	dvc repro
+
+test: $(INSTALLED)
+	python -m pytest
+
+# Rewrites data/raw/app_inventory.jsonl and data/benchmark/ (a test checks they match byte for byte).
+sample-data: $(INSTALLED)
+	python -m reproqa.sample_data
+
+# After editing pyproject.toml: resolve again in a scratch venv and pin everything.
+lock:
+	rm -rf /tmp/reproqa-lock && python3 -m venv /tmp/reproqa-lock
+	/tmp/reproqa-lock/bin/pip install --quiet -e '.[dev]'
+	{ sed -n '1,3p' requirements.lock; /tmp/reproqa-lock/bin/pip freeze --exclude-editable \
+	  | sed 's/^torch==\(.*\)+cpu$$/torch==\1/'; } > requirements.lock.new && mv requirements.lock.new requirements.lock
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,178 @@
+"""params.yaml: one typed section per stage, validated before a stage does any work.
+
+params.yaml is the one place where values live: the schemas below have no defaults, so a missing key,
+an unknown key (with the closest valid key suggested) or a value out of range is an error naming the key.
+"""
+
+import difflib
+from pathlib import Path
+from types import UnionType
+from typing import Literal, Union, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from reproqa.errors import UserError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Source(Section):
+    """One input file or dataset. `path` is relative to the folder the stage gets from dvc.yaml."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")  # prefixes row ids, so it must be filename-safe
+    format: Literal["seed_jsonl", "squad_json", "hf_dataset"]
+    path: str | None = None
+    hub_id: str | None = None  # hf_dataset only: a dataset on the Hugging Face Hub (needs internet)
+    revision: str | None = None  # hf_dataset hub_id only: pin it, DVC cannot hash a Hub dataset
+    split: str | None = None  # hf_dataset only: which split to read
+
+    @model_validator(mode="after")
+    def one_location(self):
+        if (self.path is None) == (self.hub_id is None):
+            raise ValueError(f"source '{self.name}': give exactly one of 'path' or 'hub_id'")
+        if self.format != "hf_dataset" and (self.hub_id or self.split or self.revision):
+            raise ValueError(f"source '{self.name}': hub_id, revision and split apply to format hf_dataset only")
+        return self
+
+
+class IngestParams(Section):
+    sources: list[Source] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def unique_names(self):
+        names = [source.name for source in self.sources]
+        if len(names) != len(set(names)):
+            raise ValueError(f"source names must be unique, got {names}")
+        return self
+
+
+class TypoCorrection(Section):
+    enabled: bool
+    min_word_length: int = Field(ge=3, le=30)  # shorter words have too many neighbours at edit distance 1
+    min_count: int = Field(ge=1)  # a word seen at least this often in the corpus is never corrected
+    min_ratio: float = Field(ge=1.0)  # the replacement must be this many times more frequent than the word
+
+
+class CleanParams(Section):
+    lowercase: bool
+    typo_correction: TypoCorrection
+
+
+class NearDuplicates(Section):
+    num_perm: int = Field(ge=16, le=1024)
+    bands: int = Field(ge=1, le=1024)  # rows per band = num_perm / bands; (1/bands)^(1/rows) ~ recall threshold
+    context_ngram: int = Field(ge=1, le=32)  # word n-grams of contexts
+    question_ngram: int = Field(ge=1, le=32)  # character n-grams of questions (they are too short for words)
+    threshold: float = Field(gt=0.0, le=1.0)  # exact Jaccard that candidate pairs must reach
+
+    @model_validator(mode="after")
+    def bands_divide_permutations(self):
+        if self.num_perm % self.bands:
+            raise ValueError(f"bands ({self.bands}) must divide num_perm ({self.num_perm})")
+        return self
+
+
+class Decontamination(Section):
+    benchmarks: list[Source]
+    question_ngram: int = Field(ge=1, le=32)  # word n-grams; a shorter question counts as one n-gram
+    context_ngram: int = Field(ge=1, le=64)
+    max_ngram_frequency: int = Field(ge=1)  # n-grams in more corpus texts than this are templates: ignored
+    min_overlap: float = Field(gt=0.0, le=1.0)  # share of a text's n-grams found in the benchmark
+
+
+class Fractions(Section):
+    train: float = Field(ge=0.0, le=1.0)
+    validation: float = Field(ge=0.0, le=1.0)
+    test: float = Field(ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def sum_to_one(self):
+        total = self.train + self.validation + self.test
+        if abs(total - 1.0) > 1e-9:
+            raise ValueError(f"train + validation + test must be 1, got {total}")
+        return self
+
+
+class SplitParams(Section):
+    seed: int
+    fractions: Fractions
+    group_by_title: bool  # SQuAD-style data: all paragraphs of one article land in one split
+    near_duplicates: NearDuplicates
+    decontamination: Decontamination
+
+
+SECTIONS: dict[str, type[Section]] = {
+    "ingest": IngestParams,
+    "clean": CleanParams,
+    "split": SplitParams,
+}
+
+
+def load_params(section: str, path: str | Path = "params.yaml") -> Section:
+    """Read params.yaml and return its `section`, validated; raise UserError naming any bad key."""
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: not found (run the stage from the repository root)") from None
+    except yaml.YAMLError as error:
+        raise UserError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(document, dict):
+        raise UserError(f"{path}: expected a mapping of sections, got {type(document).__name__}")
+    for key in document:
+        if key not in SECTIONS:
+            raise UserError(f"{path}: unknown section '{key}'{_suggestion(key, SECTIONS)}")
+    if section not in document:
+        raise UserError(f"{path}: missing section '{section}'")
+    schema = SECTIONS[section]
+    try:
+        return schema.model_validate(document[section])
+    except ValidationError as error:
+        problems = [_describe(section, schema, problem) for problem in error.errors()]
+        raise UserError(f"{path}: " + "; ".join(problems)) from None
+
+
+def _describe(section: str, schema: type[Section], problem: dict) -> str:
+    location = problem["loc"]
+    key = ".".join([section, *map(str, location)])
+    if problem["type"] == "extra_forbidden":
+        valid = _fields_at(schema, location[:-1])
+        return f"{key}: unknown key{_suggestion(str(location[-1]), valid)}"
+    if problem["type"] == "missing":
+        return f"{key}: missing (params.yaml holds every value; there are no hidden defaults)"
+    message = problem["msg"].removeprefix("Value error, ")
+    if "input" in problem and not isinstance(problem["input"], dict | list):
+        message += f" (got {problem['input']!r})"
+    return f"{key}: {message}"
+
+
+def _fields_at(schema: type, location: tuple) -> list[str]:
+    """The valid keys of the model found by walking `location` (field names and list indexes) from `schema`."""
+    model = schema
+    for step in location:
+        if isinstance(step, int):
+            continue
+        annotation = model.model_fields[step].annotation
+        model = _model_in(annotation)
+    return list(model.model_fields)
+
+
+def _model_in(annotation) -> type:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if get_origin(annotation) in (list, Union, UnionType):
+        for argument in get_args(annotation):
+            try:
+                return _model_in(argument)
+            except TypeError:
+                continue
+    raise TypeError(f"no model in {annotation}")
+
+
+def _suggestion(key: str, valid) -> str:
+    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.5)
+    listed = ", ".join(sorted(valid))
+    return f"; did you mean '{close[0]}'?" if close else f"; valid keys: {listed}"

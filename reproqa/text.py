@@ -1,0 +1,160 @@
+"""Text normalisation shared by the data stages.
+
+Two ideas, two names:
+- `clean` / `clean_with_spans`: what the clean stage writes (NFKC, no control characters, collapsed
+  whitespace, optional lowercasing) while keeping answer offsets exact;
+- `matching_form`: the stricter form used only to compare texts (duplicates, decontamination), never stored.
+"""
+
+import re
+import sys
+import unicodedata
+from collections import Counter
+from functools import cache
+
+_SPACES = re.compile(" {2,}")
+_WORD = re.compile(r"\w+")
+_LETTERS_ONLY_WORD = re.compile(r"(?<![\w@.-])[^\W\d_]+(?![\w@-])")  # skips ids, emails, versions
+
+
+@cache
+def _control_table() -> dict[int, str | None]:
+    """str.translate table: every whitespace character becomes ' ', control/format characters vanish."""
+    table: dict[int, str | None] = {}
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        if char.isspace():
+            table[code] = " "
+        elif unicodedata.category(char) in ("Cc", "Cf"):
+            table[code] = None
+    return table
+
+
+def _normalise_piece(piece: str, lowercase: bool) -> str:
+    if not piece.isascii():  # ASCII is already NFKC; skipping the call is most of the speed
+        piece = unicodedata.normalize("NFKC", piece)
+    piece = piece.translate(_control_table())
+    if lowercase:
+        piece = piece.lower()
+    return _SPACES.sub(" ", piece)
+
+
+def clean_with_spans(
+    text: str, spans: list[tuple[int, int]], lowercase: bool
+) -> tuple[str, list[tuple[int, int]]]:
+    """Clean `text` and map each (start, end) span onto the cleaned text.
+
+    The text is cut at every span boundary and each piece is normalised on its own, so a boundary can
+    never move into the middle of a changed character ('ﬁ' -> 'fi', 'İ'.lower() has two characters).
+    Whitespace runs that straddle pieces are collapsed as the pieces are joined. A returned span is
+    trimmed of surrounding spaces and may be empty if the span held only removable characters.
+    """
+    cuts = sorted({0, len(text), *(s for s, _ in spans), *(e for _, e in spans)})
+    position = {}  # original boundary -> index in the cleaned text
+    out: list[str] = []
+    length = 0
+    ends_with_space = True  # at the start, leading spaces are dropped like repeated ones
+    for start, end in zip(cuts, cuts[1:]):
+        position[start] = length
+        piece = _normalise_piece(text[start:end], lowercase)
+        if ends_with_space and piece.startswith(" "):
+            piece = piece[1:]
+        if piece:
+            out.append(piece)
+            length += len(piece)
+            ends_with_space = piece.endswith(" ")
+    position[cuts[-1]] = length
+    cleaned = "".join(out)
+    if cleaned.endswith(" "):
+        cleaned = cleaned[:-1]
+    mapped = []
+    for span_start, span_end in spans:
+        new_start, new_end = min(position[span_start], len(cleaned)), min(position[span_end], len(cleaned))
+        while new_start < new_end and cleaned[new_start] == " ":
+            new_start += 1
+        while new_end > new_start and cleaned[new_end - 1] == " ":
+            new_end -= 1
+        mapped.append((new_start, new_end))
+    return cleaned, mapped
+
+
+def clean(text: str, lowercase: bool) -> str:
+    return clean_with_spans(text, [], lowercase)[0]
+
+
+def matching_form(text: str) -> str:
+    """Case-, punctuation- and spacing-blind form of a text, for finding the same text written differently."""
+    return " ".join(_WORD.findall(unicodedata.normalize("NFKC", text).casefold()))
+
+
+def word_ngrams(text: str, n: int) -> set[str]:
+    """Word n-grams of the matching form; a text shorter than n words is a single n-gram."""
+    words = matching_form(text).split()
+    if len(words) <= n:
+        return {" ".join(words)} if words else set()
+    return {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+def char_ngrams(text: str, n: int) -> set[str]:
+    """Character n-grams of the matching form; a text shorter than n characters is a single n-gram."""
+    form = matching_form(text)
+    if len(form) <= n:
+        return {form} if form else set()
+    return {form[i : i + n] for i in range(len(form) - n + 1)}
+
+
+def jaccard(a: set, b: set) -> float:
+    if not a and not b:
+        return 1.0
+    return len(a & b) / len(a | b)
+
+
+class TypoCorrector:
+    """Corrects rare words of a question to a much more frequent word one edit away (Norvig-style).
+
+    Only words made of letters are candidates, so numbers, ids, emails and versions are never touched;
+    a word that appears in the row's own context (or answer) is never touched either, which protects
+    rare names the question is about.
+    """
+
+    _ALPHABET = "abcdefghijklmnopqrstuvwxyz"
+
+    def __init__(self, counts: Counter, min_word_length: int, min_count: int, min_ratio: float):
+        self.counts = counts
+        self.min_word_length = min_word_length
+        self.min_count = min_count
+        self.min_ratio = min_ratio
+
+    @staticmethod
+    def words(text: str) -> list[str]:
+        return [word.lower() for word in _LETTERS_ONLY_WORD.findall(text)]
+
+    def correct(self, question: str, protected: set[str]) -> str:
+        def replace(match: re.Match) -> str:
+            word = match.group(0)
+            fixed = self._best(word.lower(), protected)
+            if fixed is None:
+                return word
+            return fixed.upper() if word.isupper() else fixed.capitalize() if word[0].isupper() else fixed
+
+        return _LETTERS_ONLY_WORD.sub(replace, question)
+
+    def _best(self, word: str, protected: set[str]) -> str | None:
+        count = self.counts.get(word, 0)
+        if len(word) < self.min_word_length or count >= self.min_count or word in protected:
+            return None
+        candidates = sorted(((self.counts.get(c, 0), c) for c in self._edits(word)), reverse=True)
+        (best_count, best), (runner_up, _) = (candidates + [(0, None), (0, None)])[:2]
+        if best_count == runner_up:  # two equally likely fixes: a guess, not a correction
+            return None
+        if best_count >= self.min_count and best_count >= self.min_ratio * max(count, 1):
+            return best
+        return None
+
+    def _edits(self, word: str) -> set[str]:
+        splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+        deletes = {a + b[1:] for a, b in splits if b}
+        transposes = {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+        replaces = {a + c + b[1:] for a, b in splits if b for c in self._ALPHABET}
+        inserts = {a + c + b for a, b in splits for c in self._ALPHABET}
+        return (deletes | transposes | replaces | inserts) - {word}

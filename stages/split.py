@@ -1,0 +1,156 @@
+"""Stage split: exact and near-duplicates, decontamination, then group-aware train/validation/test.
+
+1. exact duplicates: same matching form of question + context; the first row is kept;
+2. groups: rows whose contexts have the same matching form, are near-duplicates (MinHash-LSH on word
+   n-grams) or, with group_by_title, share a title, form one group (union-find);
+3. near-duplicates: in one group, rows with the same answers whose questions are near-duplicates
+   (character n-grams; questions are too short for word n-grams);
+4. decontamination: rows whose question or context overlaps a benchmark row (n-gram overlap, see
+   dedup.ContaminationIndex);
+5. every group goes whole to one split, by a seeded hash of the group.
+Removed rows are kept in their own file with the reason and the row they duplicate / the benchmark row.
+"""
+
+import argparse
+import json
+from collections import Counter, defaultdict
+from functools import partial
+from pathlib import Path
+
+from reproqa.dedup import ContaminationIndex, UnionFind, similar_pairs, split_of, text_key
+from reproqa.params import load_params
+from reproqa.readers import read_source
+from reproqa.records import SET_ASIDE_SCHEMA, RowWriter, read_batches, set_aside
+from reproqa.text import char_ngrams, matching_form, word_ngrams
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--rows", type=Path, required=True)
+parser.add_argument("--benchmark-dir", type=Path, required=True)
+parser.add_argument("--out-dir", type=Path, required=True)
+parser.add_argument("--removed", type=Path, required=True)
+parser.add_argument("--stats", type=Path, required=True)
+args = parser.parse_args()
+params = load_params("split")
+near, decon = params.near_duplicates, params.decontamination
+
+# One pass to collect what the decisions need; the text of each distinct context is held once.
+ids, questions, answer_keys, context_of = [], [], [], []
+context_index: dict[int, int] = {}  # matching-form key -> index into contexts
+contexts, context_keys, titles = [], [], defaultdict(list)
+for batch in read_batches(args.rows, ["id", "title", "question", "context", "answers"]):
+    for row in batch:
+        key = text_key(matching_form(row["context"]))
+        if key not in context_index:
+            context_index[key] = len(contexts)
+            contexts.append(row["context"])
+            context_keys.append(key)
+        ids.append(row["id"])
+        questions.append(row["question"])
+        answer_keys.append("\x1f".join(sorted(matching_form(a["text"]) for a in row["answers"])))
+        context_of.append(context_index[key])
+        if params.group_by_title and row["title"]:
+            titles[row["title"]].append(context_index[key])
+
+removed: dict[int, tuple[str, str]] = {}  # row index -> (reason, detail)
+
+# 1. exact duplicates
+first_with: dict[int, int] = {}
+for i, question in enumerate(questions):
+    key = text_key(matching_form(question), str(context_keys[context_of[i]]))
+    if key in first_with:
+        removed[i] = ("exact_duplicate", f"duplicate of {ids[first_with[key]]}")
+    else:
+        first_with[key] = i
+
+# 2. groups of contexts
+groups = UnionFind(len(contexts))
+context_ngrams = partial(word_ngrams, n=near.context_ngram)
+near_duplicate_contexts = similar_pairs(contexts, context_ngrams, near.threshold, near.num_perm, near.bands)
+for a, b in near_duplicate_contexts:
+    groups.union(a, b)
+for members in titles.values():
+    for member in members[1:]:
+        groups.union(members[0], member)
+
+# 3. near-duplicate rows: same group, same answers, near-duplicate questions
+buckets = defaultdict(list)
+for i in range(len(questions)):
+    if i not in removed:
+        buckets[(groups.find(context_of[i]), answer_keys[i])].append(i)
+question_ngrams = partial(char_ngrams, n=near.question_ngram)
+for members in buckets.values():
+    pairs = similar_pairs([questions[i] for i in members], question_ngrams, near.threshold, near.num_perm, near.bands)
+    duplicates = UnionFind(len(members))
+    for a, b in pairs:
+        duplicates.union(a, b)
+    for position, i in enumerate(members):
+        kept = members[duplicates.find(position)]
+        if kept != i:
+            removed[i] = ("near_duplicate", f"near-duplicate of {ids[kept]}")
+
+# 4. decontamination against the benchmark files
+benchmark_questions = ContaminationIndex(decon.question_ngram, decon.max_ngram_frequency, decon.min_overlap)
+benchmark_contexts = ContaminationIndex(decon.context_ngram, decon.max_ngram_frequency, decon.min_overlap)
+benchmark_rows = 0
+for source in decon.benchmarks:
+    for read in read_source(source, args.benchmark_dir):
+        if read.row["question"] is None or read.row["context"] is None:
+            continue  # an unreadable benchmark record cannot leak into training
+        benchmark_rows += 1
+        benchmark_questions.add(read.row["question"], read.row["origin"])
+        benchmark_contexts.add(read.row["context"], read.row["origin"])
+leaked_questions = benchmark_questions.leaks(questions)
+leaked_contexts = benchmark_contexts.leaks(contexts)
+for i in range(len(questions)):
+    if i in removed:
+        continue
+    if i in leaked_questions:
+        removed[i] = ("contaminated", f"question overlaps benchmark row {leaked_questions[i]}")
+    elif context_of[i] in leaked_contexts:
+        removed[i] = ("contaminated", f"context overlaps benchmark row {leaked_contexts[context_of[i]]}")
+
+# 5. group-aware assignment; a group's key is its smallest context key, independent of row order
+group_key: dict[int, int] = {}
+for c, key in enumerate(context_keys):
+    root = groups.find(c)
+    group_key[root] = min(group_key.get(root, key), key)
+fractions = params.fractions
+split_of_group = {root: split_of(key, params.seed, fractions.train, fractions.validation)
+                  for root, key in group_key.items()}
+
+args.out_dir.mkdir(parents=True, exist_ok=True)
+writers = {name: RowWriter(args.out_dir / f"{name}.parquet") for name in ("train", "validation", "test")}
+stats = {name: Counter() for name in writers}
+contexts_in = {name: set() for name in writers}
+with RowWriter(args.removed, SET_ASIDE_SCHEMA) as removed_writer:
+    i = 0
+    for batch in read_batches(args.rows):
+        for row in batch:
+            if i in removed:
+                removed_writer.write(set_aside(row, *removed[i]))
+            else:
+                split = split_of_group[groups.find(context_of[i])]
+                writers[split].write(row)
+                stats[split]["unanswerable" if row["is_impossible"] else "answerable"] += 1
+                contexts_in[split].add(context_of[i])
+            i += 1
+for writer in writers.values():
+    writer.close()
+
+shared = [(a, b) for a in contexts_in for b in contexts_in if a < b and contexts_in[a] & contexts_in[b]]
+assert not shared, f"a context landed in two splits: {shared}"  # cannot happen: groups are assigned whole
+summary = {
+    "rows_in": len(questions),
+    "removed": dict(Counter(reason for reason, _ in removed.values())),
+    "removed_total": len(removed),
+    "rows": {name: writer.count for name, writer in writers.items()},
+    "by_answerability": {name: dict(counts) for name, counts in stats.items()},
+    "contexts": {name: len(found) for name, found in contexts_in.items()},
+    "distinct_contexts": len(contexts),
+    "groups": len(group_key),
+    "near_duplicate_context_pairs": len(near_duplicate_contexts),
+    "benchmark_rows": benchmark_rows,
+    "benchmark_contexts_matched": len(leaked_contexts),
+}
+args.stats.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+print(f"split: {len(questions)} rows -> {summary['rows']}, removed {summary['removed']}, {len(group_key)} groups")
