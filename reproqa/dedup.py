@@ -91,10 +91,23 @@ def text_key(*parts: str) -> int:
     return xxhash.xxh3_64_intdigest("\x1f".join(parts).encode())
 
 
-def split_of(group_key: int, seed: int, train: float, validation: float) -> str:
-    """Seeded, stable assignment of a whole group: adding data never moves existing groups."""
-    unit = xxhash.xxh3_64_intdigest(f"{seed}:{group_key}".encode()) / 2**64
-    return "train" if unit < train else "validation" if unit < train + validation else "test"
+def assign_splits(group_rows: dict[int, int], seed: int, fractions: dict[str, float]) -> dict[int, str]:
+    """Whole groups to splits: a seeded shuffle of the groups, then each group goes to the split furthest
+    below its target share of the rows assigned so far.
+
+    Hashing each group on its own would be stable under added data, but with few large groups (SQuAD
+    has 48 articles in its dev set) it can leave a split empty; this keeps every split near its fraction.
+    """
+    order = sorted(group_rows, key=lambda group: xxhash.xxh3_64_intdigest(f"{seed}:{group}".encode()))
+    assigned = dict.fromkeys(fractions, 0)
+    total = 0
+    split_of_group = {}
+    for group in order:
+        total += group_rows[group]
+        split = max(fractions, key=lambda name: fractions[name] * total - assigned[name])
+        assigned[split] += group_rows[group]
+        split_of_group[group] = split
+    return split_of_group
 
 
 class ContaminationIndex:
@@ -112,17 +125,18 @@ class ContaminationIndex:
         self.ngrams_of: dict[str, set[str]] = {}  # benchmark row -> its n-grams
         self.rows_with: dict[str, list[str]] = {}  # n-gram -> benchmark rows that have it
 
-    def add(self, text: str, benchmark_row: str) -> None:
-        self.ngrams_of[benchmark_row] = word_ngrams(text, self.n)
+    def add(self, form: str, benchmark_row: str) -> None:
+        """Index a benchmark text, given as its matching form."""
+        self.ngrams_of[benchmark_row] = word_ngrams(form, self.n)
         for ngram in self.ngrams_of[benchmark_row]:
             self.rows_with.setdefault(ngram, []).append(benchmark_row)
 
-    def leaks(self, texts: Iterable[str]) -> dict[int, str]:
-        """{index of a leaking text: the benchmark row it leaks most of}."""
+    def leaks(self, forms: Iterable[str]) -> dict[int, str]:
+        """{index of a leaking text (given as its matching form): the benchmark row it leaks most of}."""
         hits: dict[int, set[str]] = {}
         frequency: Counter = Counter()  # in how many corpus texts each benchmark n-gram occurs
-        for index, text in enumerate(texts):
-            if found := {g for g in word_ngrams(text, self.n) if g in self.rows_with}:
+        for index, form in enumerate(forms):
+            if found := {g for g in word_ngrams(form, self.n) if g in self.rows_with}:
                 hits[index] = found
                 frequency.update(found)
         informative = {row: {g for g in ngrams if frequency[g] <= self.max_frequency}

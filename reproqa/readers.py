@@ -192,7 +192,10 @@ def locate(context: str, text: str, hint: int | None) -> tuple[int | None, str, 
     if hint is not None and context[hint : hint + len(text)] == text:
         return hint, text, "given"
     target = hint or 0
-    exact = [m.start() for m in re.finditer(re.escape(text), context)]
+    exact, position = [], context.find(text)
+    while position != -1:  # str.find, not a regex: answers are all different, a regex would compile each
+        exact.append(position)
+        position = context.find(text, position + 1)
     if exact:
         return min(exact, key=lambda s: abs(s - target)), text, "located"
     pattern = r"\s+".join(map(re.escape, text.split()))

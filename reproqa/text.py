@@ -11,10 +11,11 @@ import sys
 import unicodedata
 from collections import Counter
 from functools import cache
+from importlib import resources
 
 _SPACES = re.compile(" {2,}")
 _WORD = re.compile(r"\w+")
-_LETTERS_ONLY_WORD = re.compile(r"(?<![\w@.-])[^\W\d_]+(?![\w@-])")  # skips ids, emails, versions
+_LETTERS_ONLY_WORD = re.compile(r"(?<![\w@.'’-])[^\W\d_]+(?![\w@'’-])")  # skips ids, emails, couldn't
 
 
 @cache
@@ -87,17 +88,16 @@ def matching_form(text: str) -> str:
     return " ".join(_WORD.findall(unicodedata.normalize("NFKC", text).casefold()))
 
 
-def word_ngrams(text: str, n: int) -> set[str]:
-    """Word n-grams of the matching form; a text shorter than n words is a single n-gram."""
-    words = matching_form(text).split()
+def word_ngrams(form: str, n: int) -> set[str]:
+    """Word n-grams of a matching form; a form shorter than n words is a single n-gram."""
+    words = form.split()
     if len(words) <= n:
         return {" ".join(words)} if words else set()
     return {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
-def char_ngrams(text: str, n: int) -> set[str]:
-    """Character n-grams of the matching form; a text shorter than n characters is a single n-gram."""
-    form = matching_form(text)
+def char_ngrams(form: str, n: int) -> set[str]:
+    """Character n-grams of a matching form; a form shorter than n characters is a single n-gram."""
     if len(form) <= n:
         return {form} if form else set()
     return {form[i : i + n] for i in range(len(form) - n + 1)}
@@ -109,12 +109,19 @@ def jaccard(a: set, b: set) -> float:
     return len(a & b) / len(a | b)
 
 
-class TypoCorrector:
-    """Corrects rare words of a question to a much more frequent word one edit away (Norvig-style).
+@cache
+def english_words() -> frozenset[str]:
+    """The 82,765 words of SymSpell's English frequency dictionary (shipped inside symspellpy)."""
+    dictionary = resources.files("symspellpy") / "frequency_dictionary_en_82_765.txt"
+    return frozenset(line.split(" ", 1)[0] for line in dictionary.read_text(encoding="utf-8").splitlines())
 
-    Only words made of letters are candidates, so numbers, ids, emails and versions are never touched;
-    a word that appears in the row's own context (or answer) is never touched either, which protects
-    rare names the question is about.
+
+class TypoCorrector:
+    """Corrects a rare word of a question to a much more frequent corpus word one edit away (Norvig-style).
+
+    Never touched: words with digits or inside ids, emails, versions and contractions; English words
+    (an inflection such as 'presents' is rare in a corpus, not a typo); and words of the row's own
+    context, which protects the rare names the question is about.
     """
 
     _ALPHABET = "abcdefghijklmnopqrstuvwxyz"
@@ -127,22 +134,30 @@ class TypoCorrector:
 
     @staticmethod
     def words(text: str) -> list[str]:
-        return [word.lower() for word in _LETTERS_ONLY_WORD.findall(text)]
+        return _LETTERS_ONLY_WORD.findall(text.lower())
 
-    def correct(self, question: str, protected: set[str]) -> str:
+    def correct(self, question: str, context: str) -> str:
+        suspects = {word for word in self.words(question) if self._suspect(word)}
+        if not suspects:  # most questions: no need to look at the context at all
+            return question
+        suspects -= set(self.words(context))  # a word the context uses is a name, not a typo
+        fixes = {word: fix for word in suspects if (fix := self._best(word)) is not None}
+        if not fixes:
+            return question
+
         def replace(match: re.Match) -> str:
             word = match.group(0)
-            fixed = self._best(word.lower(), protected)
-            if fixed is None:
-                return word
-            return fixed.upper() if word.isupper() else fixed.capitalize() if word[0].isupper() else fixed
+            fix = fixes.get(word.lower(), word)
+            return fix.upper() if word.isupper() and len(word) > 1 else fix.capitalize() if word[0].isupper() else fix
 
         return _LETTERS_ONLY_WORD.sub(replace, question)
 
-    def _best(self, word: str, protected: set[str]) -> str | None:
+    def _suspect(self, word: str) -> bool:
+        return (len(word) >= self.min_word_length and self.counts.get(word, 0) < self.min_count
+                and word not in english_words())
+
+    def _best(self, word: str) -> str | None:
         count = self.counts.get(word, 0)
-        if len(word) < self.min_word_length or count >= self.min_count or word in protected:
-            return None
         candidates = sorted(((self.counts.get(c, 0), c) for c in self._edits(word)), reverse=True)
         (best_count, best), (runner_up, _) = (candidates + [(0, None), (0, None)])[:2]
         if best_count == runner_up:  # two equally likely fixes: a guess, not a correction

@@ -7,7 +7,7 @@
    (character n-grams; questions are too short for word n-grams);
 4. decontamination: rows whose question or context overlaps a benchmark row (n-gram overlap, see
    dedup.ContaminationIndex);
-5. every group goes whole to one split, by a seeded hash of the group.
+5. every group goes whole to one split: seeded, balanced by rows (dedup.assign_splits).
 Removed rows are kept in their own file with the reason and the row they duplicate / the benchmark row.
 """
 
@@ -17,10 +17,14 @@ from collections import Counter, defaultdict
 from functools import partial
 from pathlib import Path
 
-from reproqa.dedup import ContaminationIndex, UnionFind, similar_pairs, split_of, text_key
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from reproqa.dedup import ContaminationIndex, UnionFind, assign_splits, similar_pairs, text_key
 from reproqa.params import load_params
 from reproqa.readers import read_source
-from reproqa.records import SET_ASIDE_SCHEMA, RowWriter, read_batches, set_aside
+from reproqa.records import BATCH_ROWS, SET_ASIDE_SCHEMA, RowWriter, read_batches
 from reproqa.text import char_ngrams, matching_form, word_ngrams
 
 parser = argparse.ArgumentParser()
@@ -33,19 +37,21 @@ args = parser.parse_args()
 params = load_params("split")
 near, decon = params.near_duplicates, params.decontamination
 
-# One pass to collect what the decisions need; the text of each distinct context is held once.
+# One pass to collect what the decisions need: matching forms (text.matching_form) of the questions and
+# of each distinct context, held once.
 ids, questions, answer_keys, context_of = [], [], [], []
-context_index: dict[int, int] = {}  # matching-form key -> index into contexts
+context_index: dict[int, int] = {}  # context key -> index into contexts
 contexts, context_keys, titles = [], [], defaultdict(list)
 for batch in read_batches(args.rows, ["id", "title", "question", "context", "answers"]):
     for row in batch:
-        key = text_key(matching_form(row["context"]))
+        form = matching_form(row["context"])
+        key = text_key(form)
         if key not in context_index:
             context_index[key] = len(contexts)
-            contexts.append(row["context"])
+            contexts.append(form)
             context_keys.append(key)
         ids.append(row["id"])
-        questions.append(row["question"])
+        questions.append(matching_form(row["question"]))
         answer_keys.append("\x1f".join(sorted(matching_form(a["text"]) for a in row["answers"])))
         context_of.append(context_index[key])
         if params.group_by_title and row["title"]:
@@ -56,7 +62,7 @@ removed: dict[int, tuple[str, str]] = {}  # row index -> (reason, detail)
 # 1. exact duplicates
 first_with: dict[int, int] = {}
 for i, question in enumerate(questions):
-    key = text_key(matching_form(question), str(context_keys[context_of[i]]))
+    key = text_key(question, str(context_keys[context_of[i]]))
     if key in first_with:
         removed[i] = ("exact_duplicate", f"duplicate of {ids[first_with[key]]}")
     else:
@@ -97,8 +103,8 @@ for source in decon.benchmarks:
         if read.row["question"] is None or read.row["context"] is None:
             continue  # an unreadable benchmark record cannot leak into training
         benchmark_rows += 1
-        benchmark_questions.add(read.row["question"], read.row["origin"])
-        benchmark_contexts.add(read.row["context"], read.row["origin"])
+        benchmark_questions.add(matching_form(read.row["question"]), read.row["origin"])
+        benchmark_contexts.add(matching_form(read.row["context"]), read.row["origin"])
 leaked_questions = benchmark_questions.leaks(questions)
 leaked_contexts = benchmark_contexts.leaks(contexts)
 for i in range(len(questions)):
@@ -109,48 +115,54 @@ for i in range(len(questions)):
     elif context_of[i] in leaked_contexts:
         removed[i] = ("contaminated", f"context overlaps benchmark row {leaked_contexts[context_of[i]]}")
 
-# 5. group-aware assignment; a group's key is its smallest context key, independent of row order
+# 5. group-aware assignment; a group is named by its smallest context key, independent of row order
 group_key: dict[int, int] = {}
 for c, key in enumerate(context_keys):
     root = groups.find(c)
     group_key[root] = min(group_key.get(root, key), key)
-fractions = params.fractions
-split_of_group = {root: split_of(key, params.seed, fractions.train, fractions.validation)
-                  for root, key in group_key.items()}
+group_rows = Counter(group_key[groups.find(context_of[i])] for i in range(len(questions)) if i not in removed)
+split_of_group = assign_splits(group_rows, params.seed, params.fractions.model_dump())
 
+# 6. write: each row's destination is decided; Arrow filters move the rows without touching them in Python
+SPLITS = ("train", "validation", "test")
+REMOVED = len(SPLITS)
+destination = np.array([REMOVED if i in removed else SPLITS.index(split_of_group[group_key[groups.find(c)]])
+                        for i, c in enumerate(context_of)], dtype=np.int8)
 args.out_dir.mkdir(parents=True, exist_ok=True)
-writers = {name: RowWriter(args.out_dir / f"{name}.parquet") for name in ("train", "validation", "test")}
-stats = {name: Counter() for name in writers}
-contexts_in = {name: set() for name in writers}
+writers = [RowWriter(args.out_dir / f"{name}.parquet") for name in SPLITS]
 with RowWriter(args.removed, SET_ASIDE_SCHEMA) as removed_writer:
-    i = 0
-    for batch in read_batches(args.rows):
-        for row in batch:
-            if i in removed:
-                removed_writer.write(set_aside(row, *removed[i]))
-            else:
-                split = split_of_group[groups.find(context_of[i])]
-                writers[split].write(row)
-                stats[split]["unanswerable" if row["is_impossible"] else "answerable"] += 1
-                contexts_in[split].add(context_of[i])
-            i += 1
-for writer in writers.values():
+    offset = 0
+    for batch in pq.ParquetFile(args.rows).iter_batches(batch_size=BATCH_ROWS):
+        here = destination[offset : offset + batch.num_rows]
+        for split, writer in enumerate(writers):
+            writer.write_table(pa.Table.from_batches([batch.filter(pa.array(here == split))]))
+        gone = [offset + i for i in np.flatnonzero(here == REMOVED)]
+        table = pa.Table.from_batches([batch.filter(pa.array(here == REMOVED))])
+        removed_writer.write_table(table.append_column("reason", pa.array([removed[i][0] for i in gone], pa.string()))
+                                        .append_column("detail", pa.array([removed[i][1] for i in gone], pa.string())))
+        offset += batch.num_rows
+for writer in writers:
     writer.close()
 
-shared = [(a, b) for a in contexts_in for b in contexts_in if a < b and contexts_in[a] & contexts_in[b]]
+impossible = pq.read_table(args.rows, columns=["is_impossible"])["is_impossible"].to_numpy()
+context_array = np.array(context_of)
+contexts_in = {name: set(np.unique(context_array[destination == k]).tolist()) for k, name in enumerate(SPLITS)}
+shared = [(a, b) for a in SPLITS for b in SPLITS if a < b and contexts_in[a] & contexts_in[b]]
 assert not shared, f"a context landed in two splits: {shared}"  # cannot happen: groups are assigned whole
 summary = {
     "rows_in": len(questions),
     "removed": dict(Counter(reason for reason, _ in removed.values())),
     "removed_total": len(removed),
-    "rows": {name: writer.count for name, writer in writers.items()},
-    "by_answerability": {name: dict(counts) for name, counts in stats.items()},
+    "rows": {name: writer.count for name, writer in zip(SPLITS, writers)},
+    "by_answerability": {name: {"answerable": int(((destination == k) & ~impossible).sum()),
+                                "unanswerable": int(((destination == k) & impossible).sum())}
+                         for k, name in enumerate(SPLITS)},
     "contexts": {name: len(found) for name, found in contexts_in.items()},
     "distinct_contexts": len(contexts),
-    "groups": len(group_key),
+    "groups": len(group_rows),
     "near_duplicate_context_pairs": len(near_duplicate_contexts),
     "benchmark_rows": benchmark_rows,
     "benchmark_contexts_matched": len(leaked_contexts),
 }
 args.stats.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-print(f"split: {len(questions)} rows -> {summary['rows']}, removed {summary['removed']}, {len(group_key)} groups")
+print(f"split: {len(questions)} rows -> {summary['rows']}, removed {summary['removed']}, {len(group_rows)} groups")

@@ -1,7 +1,7 @@
 import random
 
-from reproqa.dedup import PAIRWISE_LIMIT, ContaminationIndex, UnionFind, similar_pairs, split_of
-from reproqa.text import char_ngrams, word_ngrams
+from reproqa.dedup import PAIRWISE_LIMIT, ContaminationIndex, UnionFind, assign_splits, similar_pairs
+from reproqa.text import char_ngrams, matching_form, word_ngrams
 
 
 def words(rng: random.Random, count: int) -> list[str]:
@@ -26,14 +26,14 @@ def corpus(size: int) -> tuple[list[str], set[tuple[int, int]]]:
 def test_lsh_finds_the_planted_near_duplicates_and_nothing_else():
     texts, planted = corpus(2000)
     assert len(texts) > PAIRWISE_LIMIT  # the MinHash-LSH path
-    found = set(similar_pairs(texts, lambda t: word_ngrams(t, 5), threshold=0.8, num_perm=128, bands=16))
+    found = set(similar_pairs(texts, lambda t: word_ngrams(matching_form(t), 5), threshold=0.8, num_perm=128, bands=16))
     assert found <= planted  # candidates are verified exactly: no false pairs
     assert len(found) >= 0.95 * len(planted)  # 16 bands x 8 rows: P(found | J=0.84) = 0.987
 
 
 def test_small_inputs_compare_all_pairs_exactly():
     texts, planted = corpus(30)
-    found = similar_pairs(texts, lambda t: word_ngrams(t, 5), threshold=0.8, num_perm=128, bands=16)
+    found = similar_pairs(texts, lambda t: word_ngrams(matching_form(t), 5), threshold=0.8, num_perm=128, bands=16)
     assert set(found) == planted
 
 
@@ -44,22 +44,39 @@ def test_union_find_keeps_the_earliest_member_as_root():
     assert {groups.find(i) for i in (1, 3, 4)} == {1} and groups.find(2) == 2
 
 
-def test_split_assignment_is_seeded_stable_and_near_the_fractions():
-    keys = range(20_000)
-    first = [split_of(k, seed=42, train=0.8, validation=0.1) for k in keys]
-    assert first == [split_of(k, seed=42, train=0.8, validation=0.1) for k in keys]
-    assert first != [split_of(k, seed=7, train=0.8, validation=0.1) for k in keys]
-    assert abs(first.count("train") / len(first) - 0.8) < 0.01
-    assert abs(first.count("test") / len(first) - 0.1) < 0.01
+FRACTIONS = {"train": 0.8, "validation": 0.1, "test": 0.1}
+
+
+def shares(split_of_group: dict[int, str], group_rows: dict[int, int]) -> dict[str, float]:
+    total = sum(group_rows.values())
+    return {name: sum(group_rows[g] for g, s in split_of_group.items() if s == name) / total for name in FRACTIONS}
+
+
+def test_split_assignment_is_seeded_and_near_the_fractions():
+    rng = random.Random(0)
+    group_rows = {group: rng.randint(1, 20) for group in range(5000)}
+    first = assign_splits(group_rows, seed=42, fractions=FRACTIONS)
+    assert first == assign_splits(group_rows, seed=42, fractions=FRACTIONS)
+    assert first != assign_splits(group_rows, seed=7, fractions=FRACTIONS)
+    assert all(abs(shares(first, group_rows)[name] - target) < 0.005 for name, target in FRACTIONS.items())
+
+
+def test_few_large_groups_still_fill_every_split():
+    """16 SQuAD-like articles of 100-700 questions: hashing groups one by one left validation empty."""
+    rng = random.Random(1)
+    group_rows = {group: rng.randint(100, 700) for group in range(16)}
+    for seed in range(20):
+        observed = shares(assign_splits(group_rows, seed, FRACTIONS), group_rows)
+        assert observed["validation"] > 0.03 and observed["test"] > 0.03 and observed["train"] > 0.7
 
 
 def test_contamination_ignores_templates_and_catches_copies():
     index = ContaminationIndex(n=8, max_frequency=3, min_overlap=0.6)
-    index.add("What is the name of the application with system id 55555?", "bench:1")
+    index.add(matching_form("What is the name of the application with system id 55555?"), "bench:1")
     template = [f"What is the name of the application with system id {10000 + i}?" for i in range(10)]
     copied = "what is the name of the application with system ID 55555"
     edited = "Tell me: what was the name of the application with system id 55555?"
-    leaks = index.leaks(template + [copied, edited])
+    leaks = index.leaks(map(matching_form, template + [copied, edited]))
     assert leaks == {10: "bench:1", 11: "bench:1"}  # shared template 8-grams alone leak nothing
 
 
@@ -68,11 +85,12 @@ def test_a_coincidental_shared_ngram_is_not_a_leak():
     index.add("atlas billing hub runs in the dublin data centre and is owned by payments", "bench:1")
     assert index.leaks(["cobalt claims portal also runs in the dublin data centre today"]) == {}
     assert index.leaks(["atlas billing hub now runs in the dublin data centre and is owned by payments"]) == {
-        0: "bench:1"}
+        0: "bench:1"}  # already matching forms
 
 
 def test_short_questions_match_only_whole():
     index = ContaminationIndex(n=8, max_frequency=10, min_overlap=0.6)
-    index.add("Who owns Atlas Billing Hub?", "bench:1")
-    assert index.leaks(["who owns atlas billing hub", "Who owns Atlas Billing Portal?"]) == {0: "bench:1"}
+    index.add(matching_form("Who owns Atlas Billing Hub?"), "bench:1")
+    assert index.leaks(map(matching_form, ["who owns atlas billing hub", "Who owns Atlas Billing Portal?"])) == {
+        0: "bench:1"}
     assert char_ngrams("ab", 3) == {"ab"} and word_ngrams("", 8) == set()

@@ -1,0 +1,96 @@
+"""Run ingest -> clean -> split -> data_report on the real SQuAD-format sets in ../shared/datasets.
+
+    python benchmarks/real_data.py [--datasets ../shared/datasets] [--work benchmarks/out/real_data]
+
+Each run is a scratch copy of the pipeline (dvc.yaml, stages, reproqa, params.yaml with only the sources
+and benchmarks changed) whose data/raw links to the shared file (never a copy). It runs `dvc repro`, checks
+that every answer offset in the splits holds and that no context or article spans two splits, and prints
+a Markdown table for BENCHMARKS.md.
+"""
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import yaml
+
+from reproqa.records import offsets_hold
+
+REPO = Path(__file__).resolve().parent.parent
+RUNS = {  # name: (raw file, benchmark file to decontaminate against or None)
+    "squad-v1.1-dev": ("squad-v1.1/dev-v1.1.json", None),
+    "squad-v2.0-half": ("squad-v2.0-half/dev-v2.0.json", None),
+    "policyqa-dev": ("policyqa/dev.json", None),
+    "squad-v2.0-half vs v1.1-dev": ("squad-v2.0-half/dev-v2.0.json", "squad-v1.1/dev-v1.1.json"),
+}
+
+
+def workspace(work: Path, datasets: Path, raw: str, benchmark: str | None) -> Path:
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "data/raw").mkdir(parents=True)
+    (work / "data/benchmark").mkdir(parents=True)
+    shutil.copy(REPO / "dvc.yaml", work)
+    for folder in ("stages", "reproqa"):
+        shutil.copytree(REPO / folder, work / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    (work / "data/raw" / Path(raw).name).symlink_to(datasets / raw)
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["ingest"]["sources"] = [{"name": "squad", "format": "squad_json", "path": Path(raw).name}]
+    benchmarks = []
+    if benchmark:
+        (work / "data/benchmark" / "bench.json").symlink_to(datasets / benchmark)
+        benchmarks = [{"name": "bench", "format": "squad_json", "path": "bench.json"}]
+    params["split"]["decontamination"]["benchmarks"] = benchmarks
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for command in (["git", "init", "-q"], ["dvc", "init", "-q"], ["dvc", "config", "core.analytics", "false"]):
+        subprocess.run(command, cwd=work, check=True)
+    return work
+
+
+def check(work: Path) -> dict:
+    contexts, titles, broken = {}, {}, 0
+    for split in ("train", "validation", "test"):
+        for row in pq.read_table(work / f"data/processed/{split}.parquet").to_pylist():
+            broken += not offsets_hold(row)
+            contexts.setdefault(row["context"], set()).add(split)
+            titles.setdefault(row["title"], set()).add(split)
+    return {"broken_offsets": broken, "contexts_in_two_splits": sum(len(s) > 1 for s in contexts.values()),
+            "titles_in_two_splits": sum(len(s) > 1 for s in titles.values()), "titles": len(titles)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", type=Path, default=REPO.parent / "shared/datasets")
+    parser.add_argument("--work", type=Path, default=REPO / "benchmarks/out/real_data")
+    args = parser.parse_args()
+    if not args.datasets.is_dir():
+        sys.exit(f"error: {args.datasets} not found: pass --datasets PATH to the shared SQuAD-format sets")
+    results = {}
+    for name, (raw, benchmark) in RUNS.items():
+        work = workspace(args.work / name.replace(" ", "_"), args.datasets.resolve(), raw, benchmark)
+        start = time.perf_counter()
+        subprocess.run(["dvc", "repro", "-q"], cwd=work, check=True)
+        seconds = time.perf_counter() - start
+        report = json.loads((work / "metrics/data.json").read_text())
+        results[name] = {"seconds": round(seconds, 1), "report": report, "checks": check(work)}
+    (args.work / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    print("| run | raw | quarantined | exact dup | near dup | contaminated | train / val / test | groups "
+          "| offsets broken | contexts or titles in 2 splits | dvc repro s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, result in results.items():
+        report, checks, removed = result["report"], result["checks"], result["report"]["split"]["removed"]
+        rows = report["split"]["rows"]
+        print(f"| {name} | {report['raw_records']} | {report['accounting']['quarantined']} "
+              f"({', '.join(f'{k} {v}' for k, v in report['ingest']['quarantined'].items()) or '-'}) "
+              f"| {removed.get('exact_duplicate', 0)} | {removed.get('near_duplicate', 0)} "
+              f"| {removed.get('contaminated', 0)} | {rows['train']} / {rows['validation']} / {rows['test']} "
+              f"| {report['split']['groups']} | {checks['broken_offsets']} "
+              f"| {checks['contexts_in_two_splits']} / {checks['titles_in_two_splits']} | {result['seconds']} |")
+
+
+if __name__ == "__main__":
+    main()
