@@ -40,22 +40,26 @@ near, decon = params.near_duplicates, params.decontamination
 # One pass to collect what the decisions need: matching forms (text.matching_form) of the questions and
 # of each distinct context, held once.
 ids, questions, answer_keys, context_of = [], [], [], []
-context_index: dict[int, int] = {}  # context key -> index into contexts
+context_index: dict[int, int] = {}  # key of a context's matching form -> index into contexts
+index_of_text: dict[int, int] = {}  # key of a context as written -> index into contexts (saves forms)
 contexts, context_keys, titles = [], [], defaultdict(list)
 for batch in read_batches(args.rows, ["id", "title", "question", "context", "answers"]):
     for row in batch:
-        form = matching_form(row["context"])
-        key = text_key(form)
-        if key not in context_index:
-            context_index[key] = len(contexts)
-            contexts.append(form)
-            context_keys.append(key)
+        text_hash = text_key(row["context"])
+        if text_hash not in index_of_text:
+            form = matching_form(row["context"])
+            key = text_key(form)
+            if key not in context_index:
+                context_index[key] = len(contexts)
+                contexts.append(form)
+                context_keys.append(key)
+            index_of_text[text_hash] = context_index[key]
         ids.append(row["id"])
         questions.append(matching_form(row["question"]))
         answer_keys.append("\x1f".join(sorted(matching_form(a["text"]) for a in row["answers"])))
-        context_of.append(context_index[key])
+        context_of.append(index_of_text[text_hash])
         if params.group_by_title and row["title"]:
-            titles[row["title"]].append(context_index[key])
+            titles[row["title"]].append(index_of_text[text_hash])
 
 removed: dict[int, tuple[str, str]] = {}  # row index -> (reason, detail)
 
