@@ -1,6 +1,7 @@
 """Stage split: exact and near-duplicates, decontamination, then group-aware train/validation/test.
 
-1. exact duplicates: same matching form of question + context; the first row is kept;
+1. exact duplicates: same matching form of question + context; the first row is kept, and takes the
+   duplicate's other gold answers when the context text is the same (SQuAD keeps several per question);
 2. groups: rows whose contexts have the same matching form, are near-duplicates (MinHash-LSH on word
    n-grams) or, with group_by_title, share a title, form one group (union-find);
 3. near-duplicates: in one group, rows with the same answers whose questions are near-duplicates
@@ -39,7 +40,7 @@ near, decon = params.near_duplicates, params.decontamination
 
 # One pass to collect what the decisions need: matching forms (text.matching_form) of the questions and
 # of each distinct context, held once.
-ids, questions, answer_keys, context_of = [], [], [], []
+ids, questions, answer_keys, context_of, context_text_of = [], [], [], [], []
 context_index: dict[int, int] = {}  # key of a context's matching form -> index into contexts
 index_of_text: dict[int, int] = {}  # key of a context as written -> index into contexts (saves forms)
 contexts, context_keys, titles = [], [], defaultdict(list)
@@ -58,6 +59,7 @@ for batch in read_batches(args.rows, ["id", "title", "question", "context", "ans
         questions.append(matching_form(row["question"]))
         answer_keys.append("\x1f".join(sorted(matching_form(a["text"]) for a in row["answers"])))
         context_of.append(index_of_text[text_hash])
+        context_text_of.append(text_hash)
         if params.group_by_title and row["title"]:
             titles[row["title"]].append(index_of_text[text_hash])
 
@@ -65,12 +67,20 @@ removed: dict[int, tuple[str, str]] = {}  # row index -> (reason, detail)
 
 # 1. exact duplicates
 first_with: dict[int, int] = {}
+merge_into: dict[int, list[int]] = defaultdict(list)  # kept row -> duplicates whose answers it takes
 for i, question in enumerate(questions):
     key = text_key(question, str(context_keys[context_of[i]]))
-    if key in first_with:
-        removed[i] = ("exact_duplicate", f"duplicate of {ids[first_with[key]]}")
-    else:
+    if key not in first_with:
         first_with[key] = i
+        continue
+    kept = first_with[key]
+    new_answers = set(answer_keys[i].split("\x1f")) - set(answer_keys[kept].split("\x1f")) - {""}
+    if new_answers and answer_keys[kept] and context_text_of[i] == context_text_of[kept]:
+        merge_into[kept].append(i)  # the kept row's answer set grows: near-duplicates must see that
+        answer_keys[kept] = "\x1f".join(sorted(set(answer_keys[kept].split("\x1f") + answer_keys[i].split("\x1f"))))
+        removed[i] = ("exact_duplicate", f"duplicate of {ids[kept]}, its answers merged into it")
+    else:
+        removed[i] = ("exact_duplicate", f"duplicate of {ids[kept]}")
 
 # 2. groups of contexts
 groups = UnionFind(len(contexts))
@@ -132,11 +142,32 @@ SPLITS = ("train", "validation", "test")
 REMOVED = len(SPLITS)
 destination = np.array([REMOVED if i in removed else SPLITS.index(split_of_group[group_key[groups.find(c)]])
                         for i, c in enumerate(context_of)], dtype=np.int8)
+answers_column = pq.read_table(args.rows, columns=["answers"])["answers"]
+merged_answers = {}  # kept row -> its answers followed by its duplicates' new ones
+for kept, duplicates in merge_into.items():
+    answers = answers_column[kept].as_py()
+    for duplicate in duplicates:
+        answers += [a for a in answers_column[duplicate].as_py() if a not in answers]
+    merged_answers[kept] = answers
+
+
+def with_merged_answers(batch: pa.RecordBatch, offset: int) -> pa.RecordBatch:
+    rows = [i for i in range(offset, offset + batch.num_rows) if i in merged_answers]
+    if not rows:
+        return batch
+    answers = batch.column("answers").to_pylist()
+    for i in rows:
+        answers[i - offset] = merged_answers[i]
+    column = batch.schema.get_field_index("answers")
+    return batch.set_column(column, "answers", pa.array(answers, batch.schema.field("answers").type))
+
+
 args.out_dir.mkdir(parents=True, exist_ok=True)
 writers = [RowWriter(args.out_dir / f"{name}.parquet") for name in SPLITS]
 with RowWriter(args.removed, SET_ASIDE_SCHEMA) as removed_writer:
     offset = 0
     for batch in pq.ParquetFile(args.rows).iter_batches(batch_size=BATCH_ROWS):
+        batch = with_merged_answers(batch, offset)
         here = destination[offset : offset + batch.num_rows]
         for split, writer in enumerate(writers):
             writer.write_table(pa.Table.from_batches([batch.filter(pa.array(here == split))]))
@@ -157,6 +188,7 @@ summary = {
     "rows_in": len(questions),
     "removed": dict(Counter(reason for reason, _ in removed.values())),
     "removed_total": len(removed),
+    "duplicates_answers_merged": sum(map(len, merge_into.values())),
     "rows": {name: writer.count for name, writer in zip(SPLITS, writers)},
     "by_answerability": {name: {"answerable": int(((destination == k) & ~impossible).sum()),
                                 "unanswerable": int(((destination == k) & impossible).sum())}
