@@ -40,7 +40,7 @@ near, decon = params.near_duplicates, params.decontamination
 
 # One pass to collect what the decisions need: matching forms (text.matching_form) of the questions and
 # of each distinct context, held once.
-ids, questions, answer_keys, context_of, context_text_of = [], [], [], [], []
+ids, questions, answer_sets, context_of, context_text_of = [], [], [], [], []
 context_index: dict[int, int] = {}  # key of a context's matching form -> index into contexts
 index_of_text: dict[int, int] = {}  # key of a context as written -> index into contexts (saves forms)
 contexts, context_keys, titles = [], [], defaultdict(list)
@@ -57,7 +57,7 @@ for batch in read_batches(args.rows, ["id", "title", "question", "context", "ans
             index_of_text[text_hash] = context_index[key]
         ids.append(row["id"])
         questions.append(matching_form(row["question"]))
-        answer_keys.append("\x1f".join(sorted(matching_form(a["text"]) for a in row["answers"])))
+        answer_sets.append(frozenset(matching_form(a["text"]) for a in row["answers"]))  # empty: unanswerable
         context_of.append(index_of_text[text_hash])
         context_text_of.append(text_hash)
         if params.group_by_title and row["title"]:
@@ -74,10 +74,10 @@ for i, question in enumerate(questions):
         first_with[key] = i
         continue
     kept = first_with[key]
-    new_answers = set(answer_keys[i].split("\x1f")) - set(answer_keys[kept].split("\x1f")) - {""}
-    if new_answers and answer_keys[kept] and context_text_of[i] == context_text_of[kept]:
-        merge_into[kept].append(i)  # the kept row's answer set grows: near-duplicates must see that
-        answer_keys[kept] = "\x1f".join(sorted(set(answer_keys[kept].split("\x1f") + answer_keys[i].split("\x1f"))))
+    new_answers = answer_sets[i] - answer_sets[kept]
+    if new_answers and answer_sets[kept] and context_text_of[i] == context_text_of[kept]:
+        merge_into[kept].append(i)
+        answer_sets[kept] |= new_answers  # near-duplicates (step 3) must compare the merged answers
         removed[i] = ("exact_duplicate", f"duplicate of {ids[kept]}, its answers merged into it")
     else:
         removed[i] = ("exact_duplicate", f"duplicate of {ids[kept]}")
@@ -96,7 +96,7 @@ for members in titles.values():
 buckets = defaultdict(list)
 for i in range(len(questions)):
     if i not in removed:
-        buckets[(groups.find(context_of[i]), answer_keys[i])].append(i)
+        buckets[(groups.find(context_of[i]), answer_sets[i])].append(i)
 question_ngrams = partial(char_ngrams, n=near.question_ngram)
 for members in buckets.values():
     pairs = similar_pairs([questions[i] for i in members], question_ngrams, near.threshold, near.num_perm, near.bands)
