@@ -35,6 +35,9 @@ class Source(Section):
             raise ValueError(f"source '{self.name}': give exactly one of 'path' or 'hub_id'")
         if self.format != "hf_dataset" and (self.hub_id or self.split or self.revision):
             raise ValueError(f"source '{self.name}': hub_id, revision and split apply to format hf_dataset only")
+        if self.hub_id and not self.revision:
+            raise ValueError(f"source '{self.name}': a hub_id needs a pinned revision (commit sha or tag): "
+                             "DVC cannot hash a Hub dataset, so the revision is what makes the run reproducible")
         return self
 
 

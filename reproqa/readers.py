@@ -103,14 +103,18 @@ def _squad_json(source: Source, folder: Path) -> Iterator[Read]:
     if not isinstance(document, dict) or not isinstance(document.get("data"), list):
         raise UserError(f"{path}: expected an object with a 'data' list (SQuAD format)")
     for a, article in enumerate(document["data"]):
+        _expect(isinstance(article, dict) and isinstance(article.get("paragraphs", []), list), path, f"data[{a}]")
         title = article.get("title") if isinstance(article.get("title"), str) else None
         for p, paragraph in enumerate(article.get("paragraphs", [])):
-            qas = paragraph.get("qas", [])
-            if not isinstance(qas, list):
-                raise UserError(f"{path}: data[{a}].paragraphs[{p}].qas must be a list")
-            for q, qa in enumerate(qas):
-                origin = f"{path.name}:data[{a}].paragraphs[{p}].qas[{q}]"
-                row = _empty_row(source, str(qa.get("id", f"{a}.{p}.{q}")), origin)
+            where = f"data[{a}].paragraphs[{p}]"
+            _expect(isinstance(paragraph, dict) and isinstance(paragraph.get("qas", []), list), path, where)
+            for q, qa in enumerate(paragraph.get("qas", [])):
+                origin = f"{path.name}:{where}.qas[{q}]"
+                row = _empty_row(source, f"{a}.{p}.{q}", origin)
+                if not isinstance(qa, dict):
+                    yield Read(row, "not_an_object", f"{origin}: expected a JSON object")
+                    continue
+                row["id"] = f"{source.name}:{qa.get('id', f'{a}.{p}.{q}')}"
                 row["title"] = title
                 if "context" not in paragraph:
                     yield Read(row, "missing_field", f"{path.name}:data[{a}].paragraphs[{p}]: field 'context' is missing")
@@ -121,6 +125,12 @@ def _squad_json(source: Source, folder: Path) -> Iterator[Read]:
                     yield Read(row, "missing_field", f"{origin}: field 'answers' is missing or not a list")
                     continue
                 yield _verified(row, qa.get("question"), paragraph["context"], answers, impossible, origin, "question")
+
+
+def _expect(structure_holds: bool, path: Path, where: str) -> None:
+    if not structure_holds:
+        raise UserError(f"{path}: {where} is not a SQuAD article/paragraph (an object with a list of "
+                        "paragraphs/qas)")
 
 
 def _load_hf(source: Source, folder: Path):

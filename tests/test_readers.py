@@ -67,6 +67,8 @@ def test_unreadable_squad_file_is_one_clear_error(tmp_path):
         read(tmp_path, "dev.json", '{"data": [', "squad_json")
     with pytest.raises(UserError, match=r"expected an object with a 'data' list"):
         read(tmp_path, "dev.json", '{"articles": []}', "squad_json")
+    with pytest.raises(UserError, match=r"dev.json: data\[0\].paragraphs\[0\] is not a SQuAD article/paragraph"):
+        read(tmp_path, "dev.json", '{"data": [{"paragraphs": ["just text"]}]}', "squad_json")
     with pytest.raises(UserError, match=r"source 'src': .*missing.json does not exist"):
         list(read_source(Source(name="src", format="seed_jsonl", path="missing.json"), tmp_path))
 
@@ -100,6 +102,20 @@ def test_hf_dataset_without_squad_columns_is_a_clear_error(tmp_path):
         list(read_source(Source(name="hf", format="hf_dataset", path="other.jsonl"), tmp_path))
 
 
-def test_a_source_needs_exactly_one_location():
+def test_a_source_needs_exactly_one_location_and_a_hub_source_a_revision():
     with pytest.raises(ValueError, match="exactly one of 'path' or 'hub_id'"):
         Source(name="hf", format="hf_dataset", path="x", hub_id="rajpurkar/squad")
+    with pytest.raises(ValueError, match="a hub_id needs a pinned revision"):
+        Source(name="hf", format="hf_dataset", hub_id="rajpurkar/squad", split="validation")
+
+
+def test_hub_source_code_path(tmp_path, monkeypatch):
+    """No network here: check the Hub call is made as a user online would get it."""
+    import datasets
+
+    calls = []
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: calls.append((a, k)) or datasets.Dataset.from_list(hf_records()))
+    source = Source(name="hub", format="hf_dataset", hub_id="rajpurkar/squad", revision="7b6d24c", split="validation")
+    reads = list(read_source(source, tmp_path))
+    assert calls == [(("rajpurkar/squad",), {"revision": "7b6d24c", "split": "validation"})]
+    assert reads[0].row["origin"] == "rajpurkar/squad[validation][0]" and offsets_hold(reads[0].row)
