@@ -1,6 +1,8 @@
-"""Run ingest -> clean -> split -> data_report on the real SQuAD-format sets in ../shared/datasets.
+"""Run the pipeline on the real SQuAD-format sets in ../shared/datasets.
 
     python benchmarks/real_data.py [--datasets ../shared/datasets] [--work benchmarks/out/real_data]
+    python benchmarks/real_data.py --runs squad-v1.1-dev --until evaluate_retriever \
+        --set retriever.max_train_pairs=2000        # the retriever on a CPU-sized subset of SQuAD
 
 Each run is a scratch copy of the pipeline (dvc.yaml, stages, reproqa, params.yaml with only the sources
 and benchmarks changed) whose data/raw links to the shared file (never a copy). It runs `dvc repro`, checks
@@ -22,6 +24,7 @@ import yaml
 from reproqa.records import offsets_hold
 
 REPO = Path(__file__).resolve().parent.parent
+METRICS = ("ndcg@10", "mrr@10", "recall@1", "recall@5", "recall@10", "recall@100")
 RUNS = {  # name: (raw file, benchmark file to decontaminate against or None)
     "squad-v1.1-dev": ("squad-v1.1/dev-v1.1.json", None),
     "squad-v2.0-half": ("squad-v2.0-half/dev-v2.0.json", None),
@@ -30,7 +33,7 @@ RUNS = {  # name: (raw file, benchmark file to decontaminate against or None)
 }
 
 
-def workspace(work: Path, datasets: Path, raw: str, benchmark: str | None) -> Path:
+def workspace(work: Path, datasets: Path, raw: str, benchmark: str | None, overrides: list[str]) -> Path:
     shutil.rmtree(work, ignore_errors=True)
     (work / "data/raw").mkdir(parents=True)
     (work / "data/benchmark").mkdir(parents=True)
@@ -45,8 +48,17 @@ def workspace(work: Path, datasets: Path, raw: str, benchmark: str | None) -> Pa
         (work / "data/benchmark" / "bench.json").symlink_to(datasets / benchmark)
         benchmarks = [{"name": "bench", "format": "squad_json", "path": "bench.json"}]
     params["split"]["decontamination"]["benchmarks"] = benchmarks
+    for override in overrides:  # section.key[.key]=value, the value parsed as YAML
+        path, value = override.split("=", 1)
+        *parents, key = path.split(".")
+        target = params
+        for parent in parents:
+            target = target[parent]
+        target[key] = yaml.safe_load(value)
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for command in (["git", "init", "-q"], ["dvc", "init", "-q"], ["dvc", "config", "core.analytics", "false"]):
+    for command in (["git", "init", "-q"], ["dvc", "init", "-q"], ["dvc", "config", "core.analytics", "false"],
+                    ["git", "add", "-A"], ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost",
+                                           "commit", "-qm", "workspace"]):  # DVCLive needs a commit
         subprocess.run(command, cwd=work, check=True)
     return work
 
@@ -66,17 +78,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", type=Path, default=REPO.parent / "shared/datasets")
     parser.add_argument("--work", type=Path, default=REPO / "benchmarks/out/real_data")
+    parser.add_argument("--runs", nargs="+", choices=RUNS, default=list(RUNS))
+    parser.add_argument("--until", default="data_report", help="the last stage to run (dvc repro STAGE)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
     args = parser.parse_args()
     if not args.datasets.is_dir():
         sys.exit(f"error: {args.datasets} not found: pass --datasets PATH to the shared SQuAD-format sets")
     results = {}
-    for name, (raw, benchmark) in RUNS.items():
-        work = workspace(args.work / name.replace(" ", "_"), args.datasets.resolve(), raw, benchmark)
+    for name in args.runs:
+        raw, benchmark = RUNS[name]
+        work = workspace(args.work / name.replace(" ", "_"), args.datasets.resolve(), raw, benchmark, args.overrides)
         start = time.perf_counter()
-        subprocess.run(["dvc", "repro", "-q"], cwd=work, check=True)
+        subprocess.run(["dvc", "repro", "-q", "data_report", args.until], cwd=work, check=True)
         seconds = time.perf_counter() - start
         report = json.loads((work / "metrics/data.json").read_text())
         results[name] = {"seconds": round(seconds, 1), "report": report, "checks": check(work)}
+        if (work / "metrics/retriever.json").exists():
+            results[name]["retriever"] = json.loads((work / "metrics/retriever.json").read_text())
     (args.work / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print("| run | raw | quarantined | exact dup | near dup | contaminated | train / val / test | groups "
           "| offsets broken | contexts or titles in 2 splits | dvc repro s |")
@@ -90,6 +108,14 @@ def main() -> None:
               f"| {removed.get('contaminated', 0)} | {rows['train']} / {rows['validation']} / {rows['test']} "
               f"| {report['split']['groups']} | {checks['broken_offsets']} "
               f"| {checks['contexts_in_two_splits']} / {checks['titles_in_two_splits']} | {result['seconds']} |")
+    for name, result in results.items():
+        if "retriever" in result:
+            retriever = result["retriever"]
+            print(f"\n{name}: {retriever['queries']} test queries, {retriever['corpus']} contexts\n")
+            print("| retriever | " + " | ".join(METRICS) + " |\n|---|" + "---|" * len(METRICS))
+            for system, metrics in retriever.items():
+                if isinstance(metrics, dict):
+                    print(f"| {system} | " + " | ".join(f"{metrics[m]:.3f}" for m in METRICS) + " |")
 
 
 if __name__ == "__main__":

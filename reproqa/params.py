@@ -107,10 +107,54 @@ class SplitParams(Section):
     decontamination: Decontamination
 
 
+class HardNegatives(Section):
+    enabled: bool
+    num_negatives: int = Field(ge=1, le=16)
+    range_min: int = Field(ge=0)  # skip the base model's top hits: often unlabeled positives
+    range_max: int = Field(ge=1)  # look no further down the ranking than this
+    relative_margin: float = Field(ge=0.0, lt=1.0)  # a negative must score below (1 - margin) x positive
+
+    @model_validator(mode="after")
+    def range_is_ordered(self):
+        if self.range_max <= self.range_min:
+            raise ValueError(f"range_max ({self.range_max}) must exceed range_min ({self.range_min})")
+        return self
+
+
+class RetrieverParams(Section):
+    base_model: str = Field(min_length=1)  # all-MiniLM-L6-v2 (bundled), a local folder, or a Hub id
+    max_seq_length: int = Field(ge=16, le=8192)
+    matryoshka_dims: list[int] = Field(min_length=1)  # largest first; at most the model's dimension
+    epochs: float = Field(gt=0, le=100)
+    batch_size: int = Field(ge=2, le=65536)  # in-batch negatives: bigger batches, harder task
+    lr: float = Field(gt=0, lt=1)
+    warmup_ratio: float = Field(ge=0, lt=1)
+    seed: int
+    max_train_pairs: int | None = Field(ge=1)  # null: all; a number: a seeded subset (quick CPU runs)
+    eval_steps: int = Field(ge=1)  # evaluate on the validation split, and log, every this many steps
+    hard_negatives: HardNegatives
+
+    @model_validator(mode="after")
+    def dims_descend(self):
+        if any(d <= 0 for d in self.matryoshka_dims) or self.matryoshka_dims != sorted(self.matryoshka_dims, reverse=True):
+            raise ValueError(f"matryoshka_dims must be positive and largest first, got {self.matryoshka_dims}")
+        return self
+
+
+class RetrieverEvalParams(Section):
+    top_k: int = Field(ge=100, le=10000)  # ranked contexts kept per query (Recall@100 needs 100)
+    hybrid: Literal["rrf", "weighted"]  # how BM25 and the fine-tuned model are combined
+    rrf_k: int = Field(ge=1)  # reciprocal rank fusion: 1 / (rrf_k + rank)
+    dense_weight: float = Field(ge=0.0, le=1.0)  # weight of the dense ranking; BM25 gets 1 - dense_weight
+    batch_size: int = Field(ge=1)  # encoding batch size
+
+
 SECTIONS: dict[str, type[Section]] = {
     "ingest": IngestParams,
     "clean": CleanParams,
     "split": SplitParams,
+    "retriever": RetrieverParams,
+    "retriever_eval": RetrieverEvalParams,
 }
 
 

@@ -21,13 +21,47 @@ def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedP
     return result
 
 
-def make_project(root: Path, apps: int = 30) -> dict:
-    """A copy of the pipeline (dvc.yaml, params.yaml, stages, reproqa) on a small generated sample,
-    in its own git + DVC repository. Returns the generator's manifest of what it planted."""
-    shutil.copy(REPO / "dvc.yaml", root / "dvc.yaml")
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    # Tiny profile: 30 apps repeat a question template only ~5 times, so "template" must mean fewer.
+def build_tiny_model(folder: Path) -> Path:
+    """A tiny randomly initialised BERT (2 layers, 32 dimensions) with the real uncased vocabulary, saved
+    as a sentence-transformers model (mean pooling): seconds to train on the CPU, same code paths."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from reproqa.models import resolve_model
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model("all-MiniLM-L6-v2"))
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(folder / "bert")
+    tokenizer.save_pretrained(folder / "bert")
+    SentenceTransformer(str(folder / "bert"), device="cpu").save(str(folder / "tiny"), create_model_card=False)
+    return folder / "tiny"
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("tiny_model"))
+
+
+def tiny_profile(params: dict, model: Path) -> dict:
+    """params.yaml for the tests: the real sections, sized for seconds on the CPU."""
+    # 30 apps repeat a question template only ~5 times, so "template" must mean fewer.
     params["split"]["decontamination"]["max_ngram_frequency"] = 2
+    params["retriever"] |= {"base_model": str(model), "max_seq_length": 64, "matryoshka_dims": [32, 16],
+                            "batch_size": 8, "max_train_pairs": 48, "eval_steps": 3}
+    # A random model scores every context alike: no negative would pass a 5% margin.
+    params["retriever"]["hard_negatives"] |= {"range_max": 10, "relative_margin": 0.0}
+    params["retriever_eval"] |= {"batch_size": 16}
+    return params
+
+
+def make_project(root: Path, model: Path, apps: int = 30) -> dict:
+    """A copy of the pipeline (dvc.yaml, params.yaml, stages, reproqa) on a small generated sample and the
+    tiny model, in its own git + DVC repository. Returns the generator's manifest of what it planted."""
+    shutil.copy(REPO / "dvc.yaml", root / "dvc.yaml")
+    params = tiny_profile(yaml.safe_load((REPO / "params.yaml").read_text()), model)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for folder in ("stages", "reproqa"):
         shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
@@ -37,13 +71,15 @@ def make_project(root: Path, apps: int = 30) -> dict:
     run(["git", "init", "-q"], root)
     run(["dvc", "init", "-q"], root)
     run(["dvc", "config", "core.analytics", "false"], root)
+    run(["git", "add", "-A"], root)  # like a clone: DVCLive and `dvc exp` need a commit
+    run(["git", "-c", "user.name=test", "-c", "user.email=test@localhost", "commit", "-qm", "tiny project"], root)
     return manifest
 
 
 @pytest.fixture(scope="session")
-def pipeline(tmp_path_factory):
-    """The data pipeline, run once by `dvc repro` on a small sample; shared by the tests that read it."""
+def pipeline(tmp_path_factory, tiny_model):
+    """The whole pipeline, run once by `dvc repro` on a small sample; shared by the tests that read it."""
     root = tmp_path_factory.mktemp("project")
-    manifest = make_project(root)
+    manifest = make_project(root, tiny_model)
     output = run(["dvc", "repro"], root).stdout
     return root, manifest, output

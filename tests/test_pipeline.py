@@ -68,21 +68,26 @@ def test_removed_and_quarantined_rows_say_why(pipeline):
     assert all(r["detail"].startswith("app_inventory.jsonl:") for r in quarantine)
 
 
-def test_second_repro_runs_nothing_and_a_split_param_reruns_only_split(pipeline, tmp_path):
+def stages_run_after(project, section: str, key: str, value) -> set[str]:
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params[section][key] = value
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    output = run(["dvc", "repro"], project).stdout
+    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
+
+
+def test_second_repro_runs_nothing_and_a_param_reruns_only_what_it_touches(pipeline, tmp_path):
     root, _, _ = pipeline
     project = tmp_path / "copy"
     shutil.copytree(root, project)
     assert "Data and pipelines are up to date" in run(["dvc", "repro"], project).stdout
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    params["split"]["seed"] = 7
-    (project / "params.yaml").write_text(yaml.safe_dump(params))
-    output = run(["dvc", "repro"], project).stdout
-    ran = [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")]
-    assert ran == ["split", "data_report"]
+    assert stages_run_after(project, "retriever_eval", "hybrid", "weighted") == {"evaluate_retriever"}
+    assert stages_run_after(project, "split", "seed", 7) == {
+        "split", "data_report", "train_retriever", "evaluate_retriever"}
 
 
-def test_bad_params_stop_the_stage_with_the_key_named(tmp_path):
-    make_project(tmp_path, apps=5)
+def test_bad_params_stop_the_stage_with_the_key_named(tmp_path, tiny_model):
+    make_project(tmp_path, tiny_model, apps=5)
     params = yaml.safe_load((tmp_path / "params.yaml").read_text())
     params["split"]["near_duplicates"]["treshold"] = params["split"]["near_duplicates"].pop("threshold")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
