@@ -149,12 +149,48 @@ class RetrieverEvalParams(Section):
     batch_size: int = Field(ge=1)  # encoding batch size
 
 
+class Lora(Section):
+    enabled: bool
+    r: int = Field(ge=1, le=1024)
+    alpha: int = Field(ge=1)
+    dropout: float = Field(ge=0.0, lt=1.0)
+
+
+class TrainParams(Section):
+    """The extractive QA reader (stage train)."""
+
+    base_model: str = Field(min_length=1)  # all-MiniLM-L6-v2 (bundled), a local folder, or a Hub id
+    max_seq_length: int = Field(ge=32, le=8192)  # question + context window, in tokens
+    doc_stride: int = Field(ge=0)  # overlap of consecutive windows of a long context
+    epochs: float = Field(gt=0, le=100)
+    batch_size: int = Field(ge=1, le=65536)
+    lr: float = Field(gt=0, lt=1)
+    warmup_ratio: float = Field(ge=0, lt=1)
+    weight_decay: float = Field(ge=0, lt=1)
+    seed: int  # set before the QA head is created: the head is random
+    eval_steps: int = Field(ge=1)  # validate (EM/F1), log and checkpoint every this many steps
+    early_stopping_patience: int = Field(ge=1)  # evaluations without a better validation F1 before stopping
+    max_train_examples: int | None = Field(ge=1)  # null: all; a number: a seeded subset (quick CPU runs)
+    allow_unanswerable: bool  # SQuAD v2 post-processing: predict "" when the null score wins
+    null_score_diff_threshold: float
+    n_best: int = Field(ge=1, le=100)
+    max_answer_length: int = Field(ge=1, le=512)  # tokens
+    lora: Lora
+
+    @model_validator(mode="after")
+    def stride_fits(self):
+        if self.doc_stride >= self.max_seq_length // 2:
+            raise ValueError(f"doc_stride ({self.doc_stride}) must be under half of max_seq_length ({self.max_seq_length})")
+        return self
+
+
 SECTIONS: dict[str, type[Section]] = {
     "ingest": IngestParams,
     "clean": CleanParams,
     "split": SplitParams,
     "retriever": RetrieverParams,
     "retriever_eval": RetrieverEvalParams,
+    "train": TrainParams,
 }
 
 

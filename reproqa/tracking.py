@@ -20,14 +20,15 @@ class LiveMetrics(TrainerCallback):
         self.metrics = metrics
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        logged = False
+        logged = set()
         for name, value in (logs or {}).items():
             split = "eval" if name.startswith("eval_") else "train"
             short = next((m for m in self.metrics if name == m or name.endswith("_" + m)), None)
-            if short and isinstance(value, int | float) and name != "train_loss":  # train_loss: run average
+            # the first match wins: eval_exact, not the eval_NoAns_exact that follows it
+            if short and f"{split}/{short}" not in logged and isinstance(value, int | float) and name != "train_loss":
                 self.live.step = state.global_step
                 self.live.log_metric(f"{split}/{short}", value)
-                logged = True
+                logged.add(f"{split}/{short}")
         if logged:
             self.live.make_summary()
 

@@ -54,6 +54,8 @@ def tiny_profile(params: dict, model: Path) -> dict:
     # A random model scores every context alike: no negative would pass a 5% margin.
     params["retriever"]["hard_negatives"] |= {"range_max": 10, "relative_margin": 0.0}
     params["retriever_eval"] |= {"batch_size": 16}
+    params["train"] |= {"base_model": str(model.parent / "bert"), "max_seq_length": 64, "doc_stride": 16,
+                        "epochs": 1, "batch_size": 8, "eval_steps": 3, "max_train_examples": 48}
     return params
 
 

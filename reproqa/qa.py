@@ -1,0 +1,101 @@
+"""Extractive QA features and post-processing, as the reference transformers run_qa.py does them.
+
+Features: question + context windows of max_seq_length tokens overlapping by doc_stride, with offset
+mappings; a window that does not hold the whole answer (or an unanswerable question) is labelled at CLS.
+Post-processing: the n-best (start, end) pairs over all windows of an example, skipping spans outside the
+context, reversed or longer than max_answer_length; with unanswerable questions allowed, the answer is ""
+when the best null score (CLS) beats the best span by more than the threshold (SQuAD v2).
+"""
+
+import numpy as np
+from torch.utils.data import SequentialSampler
+from transformers import Trainer
+
+
+class InOrderTrainer(Trainer):
+    """A Trainer whose evaluation and prediction batches follow the dataset's order.
+
+    transformers 5 length-groups evaluation batches too when training uses
+    train_sampling_strategy="group_by_length"; post-processing needs logits in window order.
+    """
+
+    def _get_eval_sampler(self, eval_dataset):
+        return SequentialSampler(eval_dataset)
+
+
+def train_features(tokenizer, examples: dict, max_seq_length: int, doc_stride: int) -> dict:
+    """Batched `datasets.map` function: tokenized windows with start/end positions."""
+    encoded = tokenizer(
+        examples["question"], examples["context"], truncation="only_second", max_length=max_seq_length,
+        stride=doc_stride, return_overflowing_tokens=True, return_offsets_mapping=True)
+    starts, ends = [], []
+    for window, offsets in enumerate(encoded["offset_mapping"]):
+        example = encoded["overflow_to_sample_mapping"][window]
+        cls = encoded["input_ids"][window].index(tokenizer.cls_token_id)
+        answers = examples["answers"][example]
+        sequence = encoded.sequence_ids(window)
+        context_tokens = [i for i, s in enumerate(sequence) if s == 1]
+        if not answers:
+            starts.append(cls), ends.append(cls)
+            continue
+        start_char = answers[0]["answer_start"]  # train on the first gold answer, as the references do
+        end_char = start_char + len(answers[0]["text"])
+        first, last = context_tokens[0], context_tokens[-1]
+        if offsets[first][0] > start_char or offsets[last][1] < end_char:
+            starts.append(cls), ends.append(cls)  # the answer is not (wholly) in this window
+            continue
+        start = next(i for i in context_tokens if offsets[i][1] > start_char)
+        end = next(i for i in reversed(context_tokens) if offsets[i][0] < end_char)
+        starts.append(start), ends.append(end)
+    encoded["start_positions"], encoded["end_positions"] = starts, ends
+    encoded.pop("offset_mapping"), encoded.pop("overflow_to_sample_mapping")
+    return encoded
+
+
+def eval_features(tokenizer, examples: dict, max_seq_length: int, doc_stride: int) -> dict:
+    """Batched `datasets.map` function: windows keeping their example id and the offsets of context tokens
+    (None elsewhere), so predicted token spans map back to characters of the context."""
+    encoded = tokenizer(
+        examples["question"], examples["context"], truncation="only_second", max_length=max_seq_length,
+        stride=doc_stride, return_overflowing_tokens=True, return_offsets_mapping=True)
+    encoded["example_id"] = []
+    for window in range(len(encoded["input_ids"])):
+        sequence = encoded.sequence_ids(window)
+        encoded["example_id"].append(examples["id"][encoded["overflow_to_sample_mapping"][window]])
+        encoded["offset_mapping"][window] = [
+            offset if sequence[i] == 1 else None for i, offset in enumerate(encoded["offset_mapping"][window])]
+    encoded.pop("overflow_to_sample_mapping")
+    return encoded
+
+
+def postprocess(examples: list[dict], features: list[dict], start_logits: np.ndarray, end_logits: np.ndarray,
+                n_best: int, max_answer_length: int, allow_unanswerable: bool,
+                null_threshold: float) -> tuple[dict[str, str], dict[str, list[dict]]]:
+    """(prediction per example id, n-best list per example id)."""
+    windows: dict[str, list[int]] = {}
+    for index, feature in enumerate(features):
+        windows.setdefault(feature["example_id"], []).append(index)
+    predictions, nbest = {}, {}
+    for example in examples:
+        candidates, null_score = [], None
+        for index in windows.get(example["id"], []):
+            starts, ends, offsets = start_logits[index], end_logits[index], features[index]["offset_mapping"]
+            score = float(starts[0] + ends[0])  # CLS: "no answer in this window"
+            null_score = score if null_score is None else min(null_score, score)
+            for start in np.argsort(starts)[::-1][:n_best]:
+                for end in np.argsort(ends)[::-1][:n_best]:
+                    if (start >= len(offsets) or end >= len(offsets) or offsets[start] is None
+                            or offsets[end] is None or len(offsets[start]) < 2 or len(offsets[end]) < 2
+                            or end < start or end - start + 1 > max_answer_length):
+                        continue
+                    first, last = offsets[start][0], offsets[end][1]
+                    candidates.append({"text": example["context"][first:last], "answer_start": first,
+                                       "score": float(starts[start] + ends[end])})
+        candidates = sorted(candidates, key=lambda c: -c["score"])[:n_best]
+        best = candidates[0] if candidates else {"text": "", "score": float("-inf")}
+        if allow_unanswerable and (null_score is not None and null_score - best["score"] > null_threshold):
+            predictions[example["id"]] = ""
+        else:
+            predictions[example["id"]] = best["text"]
+        nbest[example["id"]] = candidates + ([{"text": "", "score": null_score}] if allow_unanswerable else [])
+    return predictions, nbest
