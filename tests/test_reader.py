@@ -24,3 +24,24 @@ def test_reader_curves_are_logged(pipeline):
     root, _, _ = pipeline
     f1 = (root / "metrics/train/plots/metrics/eval/f1.tsv").read_text().splitlines()
     assert f1[0] == "step\tf1" and len(f1) >= 2
+
+
+def test_lora_trains_adapters_and_saves_a_merged_model(pipeline, tmp_path):
+    import shutil
+
+    import yaml
+
+    from conftest import run
+
+    root, _, _ = pipeline
+    project = tmp_path / "lora"
+    shutil.copytree(root, project)
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["train"]["lora"] |= {"enabled": True, "r": 4, "alpha": 8}
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    run(["dvc", "repro", "train"], project)
+    saved = sorted(p.name for p in (project / "models/reader").iterdir())
+    assert "model.safetensors" in saved and "adapter_config.json" not in saved  # adapters merged into the model
+    model = AutoModelForQuestionAnswering.from_pretrained(project / "models/reader")
+    assert model.config.hidden_size == 32
+    assert json.loads((project / "metrics/reader.json").read_text())["total"] > 0
