@@ -3,6 +3,8 @@
     python benchmarks/real_data.py [--datasets ../shared/datasets] [--work benchmarks/out/real_data]
     python benchmarks/real_data.py --runs squad-v1.1-dev --until evaluate_retriever \
         --set retriever.max_train_pairs=2000        # the retriever on a CPU-sized subset of SQuAD
+    python benchmarks/real_data.py --runs squad-v1.1-dev --until train \
+        --set train.max_train_examples=2000 --set train.allow_unanswerable=false   # the reader, CPU subset
 
 Each run is a scratch copy of the pipeline (dvc.yaml, stages, reproqa, params.yaml with only the sources
 and benchmarks changed) whose data/raw links to the shared file (never a copy). It runs `dvc repro`, checks
@@ -93,8 +95,9 @@ def main() -> None:
         seconds = time.perf_counter() - start
         report = json.loads((work / "metrics/data.json").read_text())
         results[name] = {"seconds": round(seconds, 1), "report": report, "checks": check(work)}
-        if (work / "metrics/retriever.json").exists():
-            results[name]["retriever"] = json.loads((work / "metrics/retriever.json").read_text())
+        for stage in ("retriever", "reader"):
+            if (work / f"metrics/{stage}.json").exists():
+                results[name][stage] = json.loads((work / f"metrics/{stage}.json").read_text())
     (args.work / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print("| run | raw | quarantined | exact dup | near dup | contaminated | train / val / test | groups "
           "| offsets broken | contexts or titles in 2 splits | dvc repro s |")
@@ -116,6 +119,15 @@ def main() -> None:
             for system, metrics in retriever.items():
                 if isinstance(metrics, dict):
                     print(f"| {system} | " + " | ".join(f"{metrics[m]:.3f}" for m in METRICS) + " |")
+    for name, result in results.items():
+        if "reader" in result:  # the reader on the test split, gold contexts
+            reader = result["reader"]
+            print(f"\n{name}: reader on {reader['total']} test questions (gold context), dvc repro "
+                  f"{result['seconds']} s\n\n| EM | F1 | HasAns EM/F1 (n) | NoAns EM (n) | BLEU | ROUGE-L |\n|---|---|---|---|---|---|")
+            has = f"{reader.get('HasAns_exact', 0):.1f} / {reader.get('HasAns_f1', 0):.1f} ({reader.get('HasAns_total', 0)})"
+            no = f"{reader['NoAns_exact']:.1f} ({reader['NoAns_total']})" if reader.get("NoAns_total") else "-"
+            print(f"| {reader['exact']:.1f} | {reader['f1']:.1f} | {has} | {no} | {reader['bleu']:.1f} "
+                  f"| {reader['rougeL']:.1f} |")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Where models come from, and the precision to train them in."""
+"""Where models come from, and the device and precision to train them in."""
 
 from pathlib import Path
 
@@ -19,9 +19,11 @@ def resolve_model(name: str) -> str:
     return name
 
 
-def mixed_precision() -> dict[str, bool]:
-    """TrainingArguments flags: bf16 on GPUs that have it, fp16 on older GPUs, fp32 on the CPU."""
+def device_flags() -> dict[str, bool]:
+    """TrainingArguments flags for this machine: bf16 on GPUs that have it, fp16 on older GPUs, fp32 on the CPU.
+    Without a GPU, use_cpu=True as well: only then do `torchrun`/`accelerate launch` processes train
+    data-parallel on the CPU (gloo); otherwise each would train a model of its own."""
     if not torch.cuda.is_available():
-        return {"bf16": False, "fp16": False}
+        return {"bf16": False, "fp16": False, "use_cpu": not torch.backends.mps.is_available()}
     bf16 = torch.cuda.is_bf16_supported()
     return {"bf16": bf16, "fp16": not bf16}

@@ -8,19 +8,62 @@ when the best null score (CLS) beats the best span by more than the threshold (S
 """
 
 import numpy as np
+import torch
+from torch.nn.functional import cross_entropy
 from torch.utils.data import SequentialSampler
 from transformers import Trainer
+from transformers.trainer_pt_utils import LengthGroupedSampler
 
 
-class InOrderTrainer(Trainer):
-    """A Trainer whose evaluation and prediction batches follow the dataset's order.
+class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
+    """Length-grouped batches in an order drawn from (seed, epoch) alone.
 
-    transformers 5 length-groups evaluation batches too when training uses
-    train_sampling_strategy="group_by_length"; post-processing needs logits in window order.
+    transformers 5 draws the order from the global torch RNG, which DDP processes consume differently: from
+    the second epoch on, the processes' shards overlapped and some windows were never trained on (measured
+    with 2 gloo processes). With the order fixed by (seed, epoch), every process shards the same order, and
+    a run resumed in a later epoch replays that epoch's order.
     """
+
+    def __init__(self, batch_size: int, dataset, seed: int):
+        super().__init__(batch_size, dataset=dataset, model_input_name="input_ids")
+        self.seed, self.epoch = seed, 0
+
+    def set_epoch(self, epoch: int):
+        self.epoch = epoch
+
+    def __iter__(self):
+        self.generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        return super().__iter__()
+
+
+class SpanTrainer(Trainer):
+    """The Trainer for span extraction, with three changes that make a run independent of how windows are
+    batched, padded and spread over processes (DDP), and of where it was resumed:
+    - training batches are length-grouped in an order drawn from (seed, epoch) (EpochSeededLengthGroupedSampler);
+    - the loss is taken over real tokens only. AutoModelForQuestionAnswering's own loss also spreads softmax
+      mass over padding positions, so with dynamic padding a window's loss depended on the longest window
+      batched with it (measured: 4.885 vs 4.872 for the same 16 windows in one batch or two);
+    - evaluation and prediction batches keep the dataset's order: post-processing needs the logits in window
+      order, and transformers 5 length-groups evaluation batches too under group_by_length.
+    """
+
+    def _get_train_sampler(self, train_dataset=None):
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+        return EpochSeededLengthGroupedSampler(
+            self.args.train_batch_size * self.args.gradient_accumulation_steps, dataset, seed)
 
     def _get_eval_sampler(self, eval_dataset):
         return SequentialSampler(eval_dataset)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        inputs = dict(inputs)
+        starts, ends = inputs.pop("start_positions"), inputs.pop("end_positions")
+        outputs = model(**inputs)
+        padding = inputs["attention_mask"] == 0
+        loss = sum(cross_entropy(logits.masked_fill(padding, torch.finfo(logits.dtype).min), positions)
+                   for logits, positions in ((outputs.start_logits, starts), (outputs.end_logits, ends))) / 2
+        return (loss, outputs) if return_outputs else loss
 
 
 def train_features(tokenizer, examples: dict, max_seq_length: int, doc_stride: int) -> dict:

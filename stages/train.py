@@ -4,7 +4,7 @@ Windows with stride and offset mappings, labels at CLS when the answer is outsid
 none, dynamic padding and length-grouped batches (reproqa/qa.py). Validation EM/F1 after every eval_steps
 picks the best checkpoint and stops early. The best model is scored on the test split with the gold
 context (metrics/reader.json; predictions and n-best lists are written too). A run that was killed
-resumes from its last checkpoint in the scratch folder, if the params and data are the same.
+resumes from its last checkpoint in the scratch folder, if the params, data and code are the same.
 """
 
 import argparse
@@ -13,15 +13,14 @@ from functools import partial
 from pathlib import Path
 
 import evaluate
-import xxhash
 from datasets import Dataset
 from transformers import (AutoModelForQuestionAnswering, AutoTokenizer, DataCollatorWithPadding,
                           EarlyStoppingCallback, TrainingArguments, set_seed)
-from transformers.trainer_utils import get_last_checkpoint
 
-from reproqa.models import mixed_precision, resolve_model
+from reproqa.checkpoints import fingerprint, resumable_checkpoint
+from reproqa.models import device_flags, resolve_model
 from reproqa.params import load_params
-from reproqa.qa import InOrderTrainer, eval_features, postprocess, train_features
+from reproqa.qa import SpanTrainer, eval_features, postprocess, train_features
 from reproqa.tracking import LiveMetrics
 
 parser = argparse.ArgumentParser()
@@ -75,7 +74,7 @@ def scores(examples: list[dict], predictions: dict) -> dict:
 validation_examples, validation_features, validation_inputs = evaluation_set(args.validation)
 
 
-class ReaderTrainer(InOrderTrainer):
+class ReaderTrainer(SpanTrainer):
     """Validation EM/F1 need every window of an example post-processed together, which the Trainer's
     compute_metrics cannot do; the reference run_qa.py overrides evaluate() the same way."""
 
@@ -88,34 +87,33 @@ class ReaderTrainer(InOrderTrainer):
         return metrics
 
 
-# Resume a killed run only if its checkpoints were made from the same params and data.
-fingerprint = xxhash.xxh3_64_hexdigest(json.dumps(params.model_dump(), sort_keys=True).encode()
-                                       + args.train.read_bytes() + args.validation.read_bytes())
-resume = (args.scratch / "fingerprint").exists() and (args.scratch / "fingerprint").read_text() == fingerprint
-checkpoint = get_last_checkpoint(str(args.scratch)) if resume and args.scratch.is_dir() else None
-args.scratch.mkdir(parents=True, exist_ok=True)
-(args.scratch / "fingerprint").write_text(fingerprint)
-
 training_args = TrainingArguments(
     output_dir=str(args.scratch), num_train_epochs=params.epochs,
     per_device_train_batch_size=params.batch_size, per_device_eval_batch_size=params.batch_size * 2,
     learning_rate=params.lr, warmup_steps=params.warmup_ratio, weight_decay=params.weight_decay,
-    seed=params.seed, data_seed=params.seed, train_sampling_strategy="group_by_length",
+    seed=params.seed, data_seed=params.seed,  # SpanTrainer groups batches by length
     eval_strategy="steps", eval_steps=params.eval_steps, logging_steps=params.eval_steps,
     save_strategy="steps", save_steps=params.eval_steps, save_total_limit=2, load_best_model_at_end=True,
-    metric_for_best_model="f1", greater_is_better=True, report_to="none", disable_tqdm=True, **mixed_precision())
+    metric_for_best_model="f1", greater_is_better=True, report_to="none", disable_tqdm=True, **device_flags())
+# A killed run resumes from its last checkpoint if that was made from the same params, data and code.
+checkpoint = resumable_checkpoint(args.scratch, fingerprint(params, __file__, args.train, args.validation))
+if checkpoint:
+    print(f"train: resuming from {checkpoint}")
 trainer = ReaderTrainer(
     model=model, args=training_args, train_dataset=train_windows, eval_dataset=validation_inputs,
     data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer,
     callbacks=[EarlyStoppingCallback(params.early_stopping_patience), LiveMetrics(str(args.live), ["loss", "exact", "f1"])])
 trainer.train(resume_from_checkpoint=checkpoint)
 
+test_examples, test_features, test_inputs = evaluation_set(args.test)
+test_logits = trainer.predict(test_inputs).predictions  # every process takes part (DDP)
+if not trainer.is_world_process_zero():
+    raise SystemExit(0)  # the main process writes the outputs
+
 best = trainer.model.merge_and_unload() if params.lora.enabled else trainer.model
 best.save_pretrained(args.model_out)  # safetensors
 tokenizer.save_pretrained(args.model_out)
-
-test_examples, test_features, test_inputs = evaluation_set(args.test)
-predictions, nbest = answer(test_examples, test_features, trainer.predict(test_inputs).predictions)
+predictions, nbest = answer(test_examples, test_features, test_logits)
 args.predictions.mkdir(parents=True, exist_ok=True)
 (args.predictions / "predictions.json").write_text(json.dumps(predictions, indent=1, ensure_ascii=False) + "\n")
 (args.predictions / "nbest.json").write_text(json.dumps(nbest, indent=1, ensure_ascii=False) + "\n")

@@ -20,7 +20,7 @@ from sentence_transformers.util import mine_hard_negatives
 from transformers import set_seed
 
 from reproqa.errors import UserError
-from reproqa.models import mixed_precision, resolve_model
+from reproqa.models import device_flags, resolve_model
 from reproqa.params import load_params
 from reproqa.records import read_rows
 from reproqa.tracking import LiveMetrics
@@ -78,7 +78,7 @@ training_args = SentenceTransformerTrainingArguments(
     per_device_eval_batch_size=params.batch_size, learning_rate=params.lr, warmup_steps=params.warmup_ratio,
     seed=params.seed, data_seed=params.seed, batch_sampler=BatchSamplers.NO_DUPLICATES,
     eval_strategy="steps", eval_steps=params.eval_steps, logging_steps=params.eval_steps,
-    save_strategy="epoch", save_total_limit=1, report_to="none", disable_tqdm=True, **mixed_precision())
+    save_strategy="epoch", save_total_limit=1, report_to="none", disable_tqdm=True, **device_flags())
 loss = MatryoshkaLoss(model, MultipleNegativesRankingLoss(model), matryoshka_dims=params.matryoshka_dims)
 trainer = SentenceTransformerTrainer(model=model, args=training_args, train_dataset=train, eval_dataset=validation,
                                      loss=loss, evaluator=evaluator, callbacks=[LiveMetrics(str(args.live), CURVES)])

@@ -13,17 +13,22 @@ REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent  # the venv running the tests also runs the stages and dvc
 
 
+def stage_env() -> dict:
+    """The environment for dvc and the stages: this venv first on PATH."""
+    return os.environ | {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
+
+
 def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    env = os.environ | {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
-    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    result = subprocess.run(args, cwd=cwd, env=stage_env(), capture_output=True, text=True)
     if check and result.returncode:
         raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
 
 
-def build_tiny_model(folder: Path) -> Path:
+def build_tiny_model(folder: Path, dropout: float = 0.1) -> Path:
     """A tiny randomly initialised BERT (2 layers, 32 dimensions) with the real uncased vocabulary, saved
-    as a sentence-transformers model (mean pooling): seconds to train on the CPU, same code paths."""
+    as a sentence-transformers model (mean pooling): seconds to train on the CPU, same code paths.
+    dropout=0 makes training independent of how batches are split among processes (the DDP test)."""
     import torch
     from sentence_transformers import SentenceTransformer
     from transformers import AutoTokenizer, BertConfig, BertModel
@@ -32,7 +37,8 @@ def build_tiny_model(folder: Path) -> Path:
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model("all-MiniLM-L6-v2"))
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
+                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=128,
+                        hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
     torch.manual_seed(0)
     BertModel(config).save_pretrained(folder / "bert")
     tokenizer.save_pretrained(folder / "bert")

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from reproqa.models import mixed_precision, resolve_model
+from reproqa.models import device_flags, resolve_model
 
 
 def test_bundled_short_name_resolves_to_the_installed_package():
@@ -16,4 +16,4 @@ def test_local_folder_and_hub_id(tmp_path):
 
 
 def test_cpu_trains_in_fp32():
-    assert mixed_precision() == {"bf16": False, "fp16": False}  # CI and this machine have no GPU
+    assert device_flags() == {"bf16": False, "fp16": False, "use_cpu": True}  # CI and this machine have no GPU

@@ -77,14 +77,51 @@ def test_prediction_batches_keep_window_order_under_length_grouping(tmp_path, to
     from datasets import Dataset
     from transformers import AutoModelForQuestionAnswering, DataCollatorWithPadding, TrainingArguments
 
-    from reproqa.qa import InOrderTrainer
+    from reproqa.qa import SpanTrainer
 
     texts = [" ".join(["word"] * n) for n in (3, 40, 7, 60, 1, 25, 12, 50)]
     windows = Dataset.from_dict(dict(tokenizer(texts)))
     args = TrainingArguments(output_dir=str(tmp_path), per_device_eval_batch_size=2, report_to="none",
                              train_sampling_strategy="group_by_length")
     model = AutoModelForQuestionAnswering.from_pretrained(resolve_model("all-MiniLM-L6-v2"))
-    trainer = InOrderTrainer(model=model, args=args, data_collator=DataCollatorWithPadding(tokenizer))
+    trainer = SpanTrainer(model=model, args=args, data_collator=DataCollatorWithPadding(tokenizer))
     lengths = [int(batch["attention_mask"].sum(1)[i]) for batch in trainer.get_test_dataloader(windows)
                for i in range(len(batch["attention_mask"]))]
     assert lengths == [len(ids) for ids in windows["input_ids"]]
+
+
+def test_training_order_depends_only_on_seed_and_epoch(tokenizer):
+    """DDP processes and a resumed run must draw the same batches, whatever the global RNG did before."""
+    import torch
+    from datasets import Dataset
+
+    from reproqa.qa import EpochSeededLengthGroupedSampler
+
+    windows = Dataset.from_dict(dict(tokenizer([" ".join(["word"] * (n % 17 + 1)) for n in range(40)])))
+    sampler = EpochSeededLengthGroupedSampler(4, windows, seed=7)
+    first = list(sampler)
+    torch.manual_seed(123), torch.rand(10)  # another process, or a resumed one, with other RNG state
+    assert list(EpochSeededLengthGroupedSampler(4, windows, seed=7)) == first == list(sampler)
+    sampler.set_epoch(1)
+    assert list(sampler) != first and sorted(list(sampler)) == sorted(first) == list(range(40))
+    lengths = [len(windows[i]["input_ids"]) for i in first]
+    assert lengths[0] == max(lengths)  # length-grouped: the longest batch comes first
+
+
+def test_a_windows_loss_does_not_depend_on_the_padding_of_its_batch(tmp_path, tokenizer):
+    import torch
+    from transformers import AutoModelForQuestionAnswering, DataCollatorWithPadding, TrainingArguments
+
+    from reproqa.qa import SpanTrainer
+
+    short = dict(tokenizer("which team?", "the payments team."), start_positions=6, end_positions=6)
+    long = dict(tokenizer("which team?", CONTEXT), start_positions=9, end_positions=10)
+    torch.manual_seed(0)
+    model = AutoModelForQuestionAnswering.from_pretrained(resolve_model("all-MiniLM-L6-v2")).eval()
+    trainer = SpanTrainer(model=model, args=TrainingArguments(output_dir=str(tmp_path), report_to="none"))
+    collate = DataCollatorWithPadding(tokenizer)
+    alone = trainer.compute_loss(model, collate([short]))
+    together = trainer.compute_loss(model, collate([short, long]))
+    assert torch.allclose(together, (alone + trainer.compute_loss(model, collate([long]))) / 2, atol=1e-5)
+    model_loss = model(**collate([short, long])).loss  # the model's own loss counts padding positions
+    assert not torch.allclose(together, model_loss, atol=1e-3)
