@@ -9,14 +9,13 @@ import json
 from functools import partial
 from pathlib import Path
 
-import evaluate
 from datasets import Dataset
 from transformers import (AutoModelForQuestionAnswering, AutoTokenizer, DataCollatorWithPadding, TrainingArguments,
                           set_seed)
 
 from reproqa.models import resolve_model
 from reproqa.params import load_params
-from reproqa.qa import SpanTrainer, eval_features, postprocess
+from reproqa.qa import SpanTrainer, eval_features, postprocess, qa_scores
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -37,6 +36,5 @@ trainer = SpanTrainer(model=model, data_collator=DataCollatorWithPadding(tokeniz
 logits = trainer.predict(features.remove_columns(["example_id", "offset_mapping"])).predictions
 predictions, _ = postprocess(examples.to_list(), features.to_list(), *logits, params.n_best, params.max_answer_length,
                              params.allow_unanswerable, params.null_score_diff_threshold)
-scores = evaluate.load(str(REPO / "reproqa/evaluate_modules/qa_scores")).compute(
-    predictions=[predictions[e["id"]] for e in examples], references=[[a["text"] for a in e["answers"]] for e in examples])
+scores = qa_scores([predictions[e["id"]] for e in examples], [[a["text"] for a in e["answers"]] for e in examples])
 print(json.dumps({k: round(v, 2) for k, v in scores.items()}, indent=1))

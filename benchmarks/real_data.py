@@ -5,6 +5,7 @@
         --set retriever.max_train_pairs=2000        # the retriever on a CPU-sized subset of SQuAD
     python benchmarks/real_data.py --runs squad-v1.1-dev --until train \
         --set train.max_train_examples=2000 --set train.allow_unanswerable=false   # the reader, CPU subset
+    python benchmarks/real_data.py --runs squad-v1.1-dev --until evaluate ...   # end to end (BENCHMARKS.md)
 
 Each run is a scratch copy of the pipeline (dvc.yaml, stages, reproqa, params.yaml with only the sources
 and benchmarks changed) whose data/raw links to the shared file (never a copy). It runs `dvc repro`, checks
@@ -95,7 +96,7 @@ def main() -> None:
         seconds = time.perf_counter() - start
         report = json.loads((work / "metrics/data.json").read_text())
         results[name] = {"seconds": round(seconds, 1), "report": report, "checks": check(work)}
-        for stage in ("retriever", "reader"):
+        for stage in ("retriever", "reader", "metrics"):  # metrics.json: stage evaluate's headline numbers
             if (work / f"metrics/{stage}.json").exists():
                 results[name][stage] = json.loads((work / f"metrics/{stage}.json").read_text())
     (args.work / "results.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -128,6 +129,14 @@ def main() -> None:
             no = f"{reader['NoAns_exact']:.1f} ({reader['NoAns_total']})" if reader.get("NoAns_total") else "-"
             print(f"| {reader['exact']:.1f} | {reader['f1']:.1f} | {has} | {no} | {reader['bleu']:.1f} "
                   f"| {reader['rougeL']:.1f} |")
+    for name, result in results.items():
+        if "metrics" in result:  # end to end: retrieve from the whole corpus, then read
+            m = result["metrics"]
+            print(f"\n{name}: end to end, {m['data']['test']} test questions, {m['data']['contexts']} contexts\n\n"
+                  f"| integrated EM / F1 | isolated EM / F1 | retriever NDCG@10 | Recall@{m['retriever']['top_k']} |\n"
+                  f"|---|---|---|---|\n| {m['integrated']['exact']:.1f} / {m['integrated']['f1']:.1f} "
+                  f"| {m['isolated']['exact']:.1f} / {m['isolated']['f1']:.1f} | {m['retriever']['ndcg@10']:.3f} "
+                  f"| {m['retriever']['recall@top_k']:.3f} |")
 
 
 if __name__ == "__main__":

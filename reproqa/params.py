@@ -184,6 +184,23 @@ class TrainParams(Section):
         return self
 
 
+class IndexParams(Section):
+    """The search index over the whole corpus (stage index), searched by stage evaluate and `reproqa ask`."""
+
+    batch_size: int = Field(ge=1)  # encoding batch size
+
+
+class EvaluateParams(Section):
+    """End-to-end QA (stage evaluate and `reproqa ask`): retrieve contexts from the whole corpus, read each,
+    and keep the answer with the best combined score."""
+
+    retriever: Literal["dense", "bm25", "hybrid"]  # hybrid: fused as retriever_eval says (rrf or weighted)
+    top_k: int = Field(ge=1, le=100)  # contexts the reader reads per question
+    retrieval_weight: float = Field(ge=0)  # combined = reader score (logits) + weight x retrieval score in [0, 1]
+    recall_at: list[int] = Field(min_length=1)  # Recall@k is reported and plotted for these k
+    batch_size: int = Field(ge=1)  # questions encoded, and windows read, per batch
+
+
 SECTIONS: dict[str, type[Section]] = {
     "ingest": IngestParams,
     "clean": CleanParams,
@@ -191,6 +208,8 @@ SECTIONS: dict[str, type[Section]] = {
     "retriever": RetrieverParams,
     "retriever_eval": RetrieverEvalParams,
     "train": TrainParams,
+    "index": IndexParams,
+    "evaluate": EvaluateParams,
 }
 
 

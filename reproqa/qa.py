@@ -7,6 +7,10 @@ context, reversed or longer than max_answer_length; with unanswerable questions 
 when the best null score (CLS) beats the best span by more than the threshold (SQuAD v2).
 """
 
+from functools import cache
+from pathlib import Path
+
+import evaluate
 import numpy as np
 import torch
 from torch.nn.functional import cross_entropy
@@ -142,3 +146,32 @@ def postprocess(examples: list[dict], features: list[dict], start_logits: np.nda
             predictions[example["id"]] = best["text"]
         nbest[example["id"]] = candidates + ([{"text": "", "score": null_score}] if allow_unanswerable else [])
     return predictions, nbest
+
+
+@cache
+def _scores_module():
+    return evaluate.load(str(Path(__file__).resolve().parent / "evaluate_modules/qa_scores"))
+
+
+def qa_scores(predictions: list[str], references: list[list[str]]) -> dict:
+    """EM and F1 (with HasAns/NoAns; an empty reference list is an unanswerable question), BLEU and ROUGE-L,
+    from the project's own evaluate module, loaded from its local path (the Hub's cannot load offline)."""
+    return _scores_module().compute(predictions=predictions, references=references)
+
+
+@torch.inference_mode()
+def span_logits(model, tokenizer, examples: dict, max_seq_length: int, doc_stride: int,
+                batch_size: int) -> tuple[list[dict], list[np.ndarray], list[np.ndarray]]:
+    """Windows (eval_features) of `examples` (columns id, question, context) and each window's start and end
+    logits, unpadded, for `postprocess`. Plain inference, no Trainer: stage evaluate and `reproqa ask`."""
+    encoded = eval_features(tokenizer, examples, max_seq_length, doc_stride)
+    windows = [{"example_id": i, "offset_mapping": o} for i, o in zip(encoded["example_id"], encoded["offset_mapping"])]
+    starts, ends = [], []
+    for first in range(0, len(windows), batch_size):
+        batch = tokenizer.pad({name: encoded[name][first:first + batch_size] for name in tokenizer.model_input_names
+                               if name in encoded}, return_tensors="pt").to(model.device)
+        output = model(**batch)
+        for row, length in enumerate(batch["attention_mask"].sum(dim=1).tolist()):
+            starts.append(output.start_logits[row, :length].float().cpu().numpy())
+            ends.append(output.end_logits[row, :length].float().cpu().numpy())
+    return windows, starts, ends

@@ -47,7 +47,7 @@ for dim in retriever.matryoshka_dims:
         tuned = found
 
 hybrid = fuse([bm25, tuned], params.hybrid, params.top_k, params.rrf_k, [1 - params.dense_weight, params.dense_weight])
-results["hybrid"] = ranking_metrics(hybrid, queries.relevant)
+results["hybrid"] = ranking_metrics(hybrid[0], queries.relevant)
 
 report = {"queries": len(queries.texts), "corpus": len(corpus), **results}
 args.out.parent.mkdir(parents=True, exist_ok=True)

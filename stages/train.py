@@ -12,7 +12,6 @@ import json
 from functools import partial
 from pathlib import Path
 
-import evaluate
 from datasets import Dataset
 from transformers import (AutoModelForQuestionAnswering, AutoTokenizer, DataCollatorWithPadding,
                           EarlyStoppingCallback, TrainingArguments, set_seed)
@@ -20,7 +19,7 @@ from transformers import (AutoModelForQuestionAnswering, AutoTokenizer, DataColl
 from reproqa.checkpoints import fingerprint, resumable_checkpoint
 from reproqa.models import device_flags, resolve_model
 from reproqa.params import load_params
-from reproqa.qa import SpanTrainer, eval_features, postprocess, train_features
+from reproqa.qa import SpanTrainer, eval_features, postprocess, qa_scores, train_features
 from reproqa.tracking import LiveMetrics
 
 parser = argparse.ArgumentParser()
@@ -34,7 +33,6 @@ parser.add_argument("--metrics", type=Path, required=True)
 parser.add_argument("--scratch", type=Path, required=True, help="Trainer checkpoints (not a DVC output)")
 args = parser.parse_args()
 params = load_params("train")
-SCORES = evaluate.load(str(Path(__file__).resolve().parent.parent / "reproqa/evaluate_modules/qa_scores"))
 COLUMNS = ["id", "question", "context", "answers"]
 
 set_seed(params.seed)  # before the QA head is created: it is initialised at random
@@ -67,8 +65,7 @@ def answer(examples, features, logits) -> tuple[dict, dict]:
 
 
 def scores(examples: list[dict], predictions: dict) -> dict:
-    return SCORES.compute(predictions=[predictions[e["id"]] for e in examples],
-                          references=[[a["text"] for a in e["answers"]] for e in examples])
+    return qa_scores([predictions[e["id"]] for e in examples], [[a["text"] for a in e["answers"]] for e in examples])
 
 
 validation_examples, validation_features, validation_inputs = evaluation_set(args.validation)

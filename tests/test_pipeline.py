@@ -81,17 +81,19 @@ def test_second_repro_runs_nothing_and_a_param_reruns_only_what_it_touches(pipel
     project = tmp_path / "copy"
     shutil.copytree(root, project)
     assert "Data and pipelines are up to date" in run(["dvc", "repro"], project).stdout
-    assert stages_run_after(project, "retriever_eval", "hybrid", "weighted") == {"evaluate_retriever"}
+    assert stages_run_after(project, "evaluate", "top_k", 2) == {"evaluate"}
+    assert stages_run_after(project, "retriever_eval", "hybrid", "weighted") == {"evaluate_retriever", "evaluate"}
     assert stages_run_after(project, "split", "seed", 7) == {
-        "split", "data_report", "train_retriever", "evaluate_retriever", "train"}
+        "split", "data_report", "train_retriever", "evaluate_retriever", "train", "index", "evaluate"}
 
 
-def test_an_experiment_on_the_reader_lr_reruns_only_the_reader(pipeline, tmp_path):
+def test_an_experiment_on_the_reader_lr_reruns_only_the_reader_and_evaluate(pipeline, tmp_path):
     root, _, _ = pipeline
     project = tmp_path / "copy"
     shutil.copytree(root, project)
     output = run(["dvc", "exp", "run", "-S", "train.lr=3e-5"], project).stdout
-    assert {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")} == {"train"}
+    assert {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")} == {
+        "train", "evaluate"}
 
 
 def test_bad_params_stop_the_stage_with_the_key_named(tmp_path, tiny_model):

@@ -73,6 +73,6 @@ def test_bm25_and_dense_search_rank_the_obvious_document_first():
 def test_fusion_combines_both_rankings():
     bm25 = (np.array([[0, 1, 2]]), np.array([[9.0, 1.0, 0.5]]))
     dense = (np.array([[1, 2, 0]]), np.array([[0.9, 0.8, 0.1]]))
-    assert fuse([bm25, dense], "rrf", 3, 60, [0.5, 0.5])[0].tolist() == [1, 0, 2]
-    assert fuse([bm25, dense], "weighted", 3, 60, [0.8, 0.2])[0].tolist() == [0, 1, 2]
-    assert fuse([bm25, dense], "weighted", 3, 60, [0.2, 0.8])[0].tolist() == [1, 2, 0]
+    assert fuse([bm25, dense], "rrf", 3, 60, [0.5, 0.5])[0][0].tolist() == [1, 0, 2]
+    assert fuse([bm25, dense], "weighted", 3, 60, [0.8, 0.2])[0][0].tolist() == [0, 1, 2]
+    assert fuse([bm25, dense], "weighted", 3, 60, [0.2, 0.8])[0][0].tolist() == [1, 2, 0]

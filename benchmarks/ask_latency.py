@@ -1,0 +1,86 @@
+"""Latency of `reproqa ask`: one question at a time through reproqa.answering.Answerer, as the command runs it
+(models loaded once, then retrieve, read and combine per question).
+
+    python benchmarks/ask_latency.py                      # the sample corpus: models/ and the test questions
+    python benchmarks/ask_latency.py --squad ../shared/datasets/squad-v1.1/dev-v1.1.json --contexts 10000
+
+With --squad, a corpus of --contexts contexts is indexed (into benchmarks/out/ask_latency) with the project's
+retriever: every paragraph of the file, then two-sentence passages cut from them until the count is reached.
+The questions are the file's, sampled with a fixed seed. Prints p50/p95/mean per question and the share of
+retrieval in it.
+"""
+
+import argparse
+import json
+import random
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from reproqa.answering import Answerer, build_index
+from reproqa.params import load_params
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def squad_corpus(path: Path, size: int, questions: int) -> tuple[list[str], list[str], list[str]]:
+    articles = json.loads(path.read_text())["data"]
+    paragraphs = [(a["title"], p) for a in articles for p in a["paragraphs"]]
+    contexts = {p["context"]: title for title, p in paragraphs}
+    for title, paragraph in paragraphs:
+        sentences = re.split(r"(?<=[.!?])\s+", paragraph["context"])
+        for first in range(len(sentences) - 1):
+            if len(contexts) >= size:
+                break
+            contexts.setdefault(" ".join(sentences[first:first + 2]), title)
+    if len(contexts) < size:
+        raise SystemExit(f"{path} gives only {len(contexts)} contexts, fewer than --contexts {size}")
+    texts = list(contexts)[:size]  # the paragraphs first
+    asked = [q["question"] for _, p in paragraphs for q in p["qas"]]
+    return texts, [contexts[t] for t in texts], random.Random(0).sample(asked, questions)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--project", type=Path, default=REPO, help="models/ and params.yaml come from here")
+    parser.add_argument("--squad", type=Path, help="a SQuAD JSON file to build a bigger corpus from")
+    parser.add_argument("--contexts", type=int, default=10000)
+    parser.add_argument("--questions", type=int, default=200)
+    parser.add_argument("--reader", type=Path, help="another reader (default: the project's models/reader)")
+    parser.add_argument("--top-k", type=int, help="default: evaluate.top_k")
+    args = parser.parse_args()
+    params = args.project / "params.yaml"
+    evaluate, fusion, reading = (load_params(s, params) for s in ("evaluate", "retriever_eval", "train"))
+    index, retriever = args.project / "models/index", args.project / "models/retriever"
+    if args.squad:
+        if not args.squad.is_file():
+            raise SystemExit(f"{args.squad} not found: pass --squad PATH to a SQuAD JSON file (../shared/datasets)")
+        contexts, titles, questions = squad_corpus(args.squad, args.contexts, args.questions)
+        index = REPO / "benchmarks/out/ask_latency/index"
+        build_index(contexts, titles, retriever, index, load_params("index", params).batch_size)
+    else:
+        questions = pq.read_table(args.project / "data/processed/test.parquet")["question"].to_pylist()[:args.questions]
+    answerer = Answerer(index, retriever, args.reader or args.project / "models/reader", evaluate, fusion, reading)
+    top_k = args.top_k or evaluate.top_k
+    for question in questions[:5]:  # warm-up: first calls allocate and pick kernels
+        answerer.answer([question], top_k)
+    total, retrieval = [], []
+    for question in questions:
+        start = time.perf_counter()
+        answerer.retrieve([question], top_k)
+        middle = time.perf_counter()
+        answerer.answer([question], top_k)
+        end = time.perf_counter()
+        retrieval.append(middle - start)
+        total.append(end - middle)
+    ms = np.array(total) * 1000
+    print(f"{len(answerer.contexts)} contexts, {len(questions)} questions, {evaluate.retriever} top {top_k}: "
+          f"p50 {np.percentile(ms, 50):.1f} ms, p95 {np.percentile(ms, 95):.1f} ms, mean {ms.mean():.1f} ms "
+          f"(retrieval alone: p50 {np.percentile(np.array(retrieval) * 1000, 50):.1f} ms)")
+
+
+if __name__ == "__main__":
+    main()

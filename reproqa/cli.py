@@ -1,0 +1,76 @@
+"""The `reproqa` command. `reproqa ask "QUESTION"` answers from the corpus with the models and the index that
+`dvc repro` built (or `dvc pull` fetched), with the `evaluate` params, exactly as stage evaluate does.
+
+    reproqa ask "what is the name of the application with system id 12345?"
+    reproqa ask --json --top-k 5 "who owns atlas billing hub?"
+    reproqa ask                      # interactive: one question per line, an empty line or Ctrl-D ends
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from reproqa.errors import UserError
+from reproqa.params import load_params
+
+# Where the pipeline writes them (dvc.yaml), relative to the project root.
+INDEX, RETRIEVER, READER = "models/index", "models/retriever", "models/reader"
+
+
+def show(answer, seconds: float, as_json: bool) -> str:
+    if as_json:
+        return json.dumps(answer.to_dict() | {"seconds": round(seconds, 4)}, ensure_ascii=False)
+    if not answer.text:
+        return f"(no answer in the {len(answer.retrieved)} contexts read)  [{seconds * 1000:.0f} ms]"
+    source = f"context {answer.context_id}" + (f" ({answer.title})" if answer.title else "")
+    return f"{answer.text}\n  score {answer.score:.2f} · {source}  [{seconds * 1000:.0f} ms]\n  {answer.context}"
+
+
+def questions(args: argparse.Namespace):
+    """The question given, or one per line from the terminal (an empty line ends) or from piped stdin."""
+    if args.question:
+        yield args.question
+        return
+    interactive = sys.stdin.isatty()
+    while True:
+        try:
+            line = input("question> " if interactive else "").strip()
+        except EOFError:
+            return
+        if line:
+            yield line
+        elif interactive:
+            return
+
+
+def ask(args: argparse.Namespace) -> None:
+    from reproqa.answering import Answerer  # loads torch: only once a command needs it
+
+    params = args.project / "params.yaml"
+    answerer = Answerer(args.project / INDEX, args.project / RETRIEVER, args.project / READER,
+                        load_params("evaluate", params), load_params("retriever_eval", params),
+                        load_params("train", params))
+    for question in questions(args):
+        start = time.perf_counter()
+        answer = answerer.answer([question], args.top_k)[0]
+        print(show(answer, time.perf_counter() - start, args.json), flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="reproqa", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    ask_parser = commands.add_parser("ask", help="answer a question from the corpus")
+    ask_parser.add_argument("question", nargs="?", help="without one: read questions from the terminal or stdin")
+    ask_parser.add_argument("--top-k", type=int, default=None, help="contexts to read (default: evaluate.top_k)")
+    ask_parser.add_argument("--json", action="store_true", help="one JSON object per answer")
+    ask_parser.add_argument("--project", type=Path, default=Path("."), help="the project root (default: .)")
+    args = parser.parse_args(argv)
+    if args.top_k is not None and args.top_k < 1:
+        parser.error("--top-k must be at least 1")
+    try:
+        ask(args)
+    except UserError as error:
+        sys.exit(f"reproqa: {error}")

@@ -1,0 +1,116 @@
+"""Stage evaluate and `reproqa ask` on the tiny pipeline that `dvc repro` ran (conftest `pipeline`)."""
+
+import json
+import subprocess
+
+import numpy as np
+import pyarrow.parquet as pq
+import yaml
+from conftest import BIN, run, stage_env
+
+from reproqa.answering import Answerer
+from reproqa.params import SECTIONS
+
+
+def test_headline_metrics_match_the_splits_and_the_reader_on_gold_contexts(pipeline):
+    root, _, _ = pipeline
+    metrics = json.loads((root / "metrics/metrics.json").read_text())
+    assert set(metrics) == {"integrated", "isolated", "retriever", "data"}
+    rows = {split: pq.read_metadata(root / f"data/processed/{split}.parquet").num_rows
+            for split in ("train", "validation", "test")}
+    assert {k: metrics["data"][k] for k in rows} == rows
+    # Isolated = the reader on the gold context: the numbers stage train measured with the Trainer.
+    reader = json.loads((root / "metrics/reader.json").read_text())
+    assert metrics["isolated"] == {"exact": reader["exact"], "f1": reader["f1"]}
+    assert 0 <= metrics["integrated"]["f1"] <= 100 and metrics["retriever"]["top_k"] == 3
+    assert "metrics/metrics.json" in run(["dvc", "metrics", "show"], root).stdout
+
+
+def test_every_test_question_has_a_readable_prediction_row(pipeline):
+    root, _, _ = pipeline
+    test = pq.read_table(root / "data/processed/test.parquet").to_pylist()
+    rows = [json.loads(line) for line in (root / "results/evaluate/predictions.jsonl").read_text().splitlines()]
+    assert [row["id"] for row in rows] == [row["id"] for row in test]
+    contexts = pq.read_table(root / "models/index/contexts.parquet")["context"].to_pylist()
+    for row in rows:
+        assert len(row["retrieved"]) == 3 == len(row["retrieval_scores"])
+        assert row["integrated"] == "" or row["integrated"] in contexts[row["answer_context_id"]]
+        assert row["gold_context_rank"] in (None, 1, 2, 3)
+        assert (row["gold_context_rank"] is None) == (row["gold_context_id"] not in row["retrieved"])
+
+
+def test_plots_are_declared_and_recall_grows_with_k(pipeline):
+    root, _, _ = pipeline
+    recall = json.loads((root / "metrics/evaluate/recall_at_k.json").read_text())
+    assert [point["k"] for point in recall] == [1, 3, 5, 10, 20]
+    assert all(a["recall"] <= b["recall"] for a, b in zip(recall, recall[1:]))
+    by_type = json.loads((root / "metrics/evaluate/f1_by_question_type.json").read_text())
+    assert sum(group["questions"] for group in by_type) == pq.read_metadata(root / "data/processed/test.parquet").num_rows
+    plots = json.loads(run(["dvc", "plots", "show", "--json"], root).stdout)
+    names = set(plots) | {key for value in plots.values() if isinstance(value, dict) for key in value}
+    for title in ("Recall@k of the gold context", "F1 by question type (integrated)", "F1 by answer length (integrated)"):
+        assert any(title in name for name in names), title
+
+
+def test_with_one_context_read_the_answer_is_the_readers_answer_on_that_context(pipeline):
+    """The combination adds nothing when one context is read: retrieving the gold context first must give
+    the isolated answer; retrieving another context must give what the reader says on that one."""
+    root, _, _ = pipeline
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    section = {name: SECTIONS[name].model_validate(params[name]) for name in ("evaluate", "retriever_eval", "train")}
+    answerer = Answerer(root / "models/index", root / "models/retriever", root / "models/reader",
+                        section["evaluate"].model_copy(update={"top_k": 1}), section["retriever_eval"], section["train"])
+    rows = [json.loads(line) for line in (root / "results/evaluate/predictions.jsonl").read_text().splitlines()]
+    answers = answerer.answer([row["question"] for row in rows])
+    read_alone = answerer.read([row["question"] for row in rows], [[answerer.contexts[a.retrieved[0]]] for a in answers])
+    for row, answer, ((text, _),) in zip(rows, answers, read_alone):
+        assert answer.text == text
+        if answer.retrieved[0] == row["gold_context_id"]:
+            assert answer.text == row["isolated"]
+
+
+def test_ask_answers_from_the_corpus_as_json_and_from_stdin(pipeline):
+    root, _, _ = pipeline
+    contexts = pq.read_table(root / "models/index/contexts.parquet")["context"].to_pylist()
+    question = pq.read_table(root / "data/processed/test.parquet")["question"][0].as_py()
+    answer = json.loads(run([str(BIN / "reproqa"), "ask", "--json", "--top-k", "2", question], root).stdout)
+    assert answer["question"] == question and len(answer["retrieved"]) == 2
+    assert answer["text"] == "" or (answer["context"] == contexts[answer["context_id"]]
+                                    and answer["text"] in answer["context"])
+    piped = subprocess.run([str(BIN / "reproqa"), "ask", "--json"], cwd=root, env=stage_env(), text=True,
+                           input=f"{question}\n\nwho owns it?\n", capture_output=True, check=True)
+    lines = [json.loads(line) for line in piped.stdout.splitlines()]
+    assert [line["question"] for line in lines] == [question, "who owns it?"]  # the blank line is skipped
+    assert lines[0]["retrieved"][:2] == answer["retrieved"]  # evaluate.top_k (3) contexts, the same ranking
+
+
+def test_ask_without_a_trained_pipeline_says_what_to_run(pipeline, tmp_path):
+    root, _, _ = pipeline
+    (tmp_path / "params.yaml").write_text((root / "params.yaml").read_text())
+    result = run([str(BIN / "reproqa"), "ask", "--project", str(tmp_path), "anything?"], tmp_path, check=False)
+    assert result.returncode != 0 and "models/index: not found; run `dvc repro` (or `dvc pull`) first" in result.stderr
+
+
+def combine(readings, retrieval_scores, weight):
+    """Answerer.answer's choice for one question, with the retriever and reader replaced by given results."""
+    answerer = Answerer.__new__(Answerer)
+    answerer.contexts, answerer.titles = [f"context {i}" for i in range(3)], ["t0", "t1", "t2"]
+    answerer.evaluate = SECTIONS["evaluate"].model_validate(
+        {"retriever": "dense", "top_k": 3, "retrieval_weight": weight, "recall_at": [1], "batch_size": 1})
+    answerer.retrieve = lambda questions, k: (np.array([[0, 1, 2]]), np.array([retrieval_scores]))
+    answerer.read = lambda questions, contexts: [readings]
+    return answerer.answer(["q?"])[0]
+
+
+def test_a_well_retrieved_no_answer_beats_a_span_from_a_poorly_retrieved_context():
+    readings = [("", 6.0), ("2009", 7.0), ("tier 1", 2.0)]  # the top context says: no answer here
+    assert combine(readings, [0.9, 0.5, 0.4], weight=10.0).text == ""  # 6 + 10 > 7 + 2
+    chosen = combine(readings, [0.9, 0.5, 0.4], weight=0.0)  # the reader alone: its best span
+    assert (chosen.text, chosen.context_id, chosen.title, chosen.score) == ("2009", 1, "t1", 7.0)
+    assert combine([("", -np.inf)] * 3, [0.9, 0.5, 0.4], weight=1.0).score is None
+
+
+def test_retrieval_weight_trades_the_readers_score_against_the_retrievers():
+    readings = [("alpha", 5.0), ("beta", 6.0), ("gamma", 1.0)]
+    assert combine(readings, [0.8, 0.6, 0.0], weight=1.0).text == "beta"  # 6 + 0.75 > 5 + 1
+    assert combine(readings, [0.8, 0.6, 0.0], weight=5.0).text == "alpha"  # 5 + 5 > 6 + 3.75
