@@ -1,16 +1,13 @@
 """Reader features, post-processing and scores, with the real (bundled, uncased) tokenizer."""
 
-from pathlib import Path
 
-import evaluate
 import numpy as np
 import pytest
 from transformers import AutoTokenizer
 
 from reproqa.models import resolve_model
-from reproqa.qa import eval_features, postprocess, train_features
+from reproqa.qa import eval_features, postprocess, qa_scores, train_features
 
-REPO = Path(__file__).resolve().parent.parent
 CONTEXT = ("atlas billing hub is registered under system id 48213. it is owned by the payments platform team. "
            "it runs in aws eu-west-1. its data lives in postgresql 15. support requests go to anna keller.")
 ANSWER = "payments platform"
@@ -63,9 +60,8 @@ def test_postprocessing_maps_logits_back_to_context_characters(tokenizer):
 
 
 def test_scores_follow_the_official_squad_rules():
-    scores = evaluate.load(str(REPO / "reproqa/evaluate_modules/qa_scores"))
-    result = scores.compute(predictions=["The Broncos!", "denver", "", "something"],
-                            references=[["Denver Broncos", "broncos"], ["Denver Broncos"], [], []])
+    result = qa_scores(["The Broncos!", "denver", "", "something"],
+                       [["Denver Broncos", "broncos"], ["Denver Broncos"], [], []])
     assert result["HasAns_exact"] == 50.0  # "The Broncos!" normalises to "broncos"
     assert result["HasAns_f1"] == pytest.approx((100 + 100 * 2 * 1 * 0.5 / 1.5) / 2)
     assert result["NoAns_exact"] == 50.0 and result["total"] == 4 and result["HasAns_total"] == 2
