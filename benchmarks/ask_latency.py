@@ -51,9 +51,11 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=200)
     parser.add_argument("--reader", type=Path, help="another reader (default: the project's models/reader)")
     parser.add_argument("--top-k", type=int, help="default: evaluate.top_k")
+    parser.add_argument("--precision", choices=("float32", "bfloat16"), help="default: evaluate.precision")
     args = parser.parse_args()
     params = args.project / "params.yaml"
     evaluate, fusion, reading = (load_params(s, params) for s in ("evaluate", "retriever_eval", "train"))
+    evaluate = evaluate.model_copy(update={"precision": args.precision or evaluate.precision})
     index, retriever = args.project / "models/index", args.project / "models/retriever"
     if args.squad:
         if not args.squad.is_file():
@@ -77,7 +79,7 @@ def main() -> None:
         retrieval.append(middle - start)
         total.append(end - middle)
     ms = np.array(total) * 1000
-    print(f"{len(answerer.contexts)} contexts, {len(questions)} questions, {evaluate.retriever} top {top_k}: "
+    print(f"{len(answerer.contexts)} contexts, {len(questions)} questions, {evaluate.retriever} top {top_k}, {evaluate.precision}: "
           f"p50 {np.percentile(ms, 50):.1f} ms, p95 {np.percentile(ms, 95):.1f} ms, mean {ms.mean():.1f} ms "
           f"(retrieval alone: p50 {np.percentile(np.array(retrieval) * 1000, 50):.1f} ms)")
 

@@ -80,13 +80,14 @@ class Answerer:
         table = pq.read_table(index / CONTEXTS)
         self.contexts, self.titles = table["context"].to_pylist(), table["title"].to_pylist()
         device = "cuda" if torch.cuda.is_available() else "cpu"
+        dtype = getattr(torch, evaluate.precision)  # the index keeps float32 context embeddings either way
         if evaluate.retriever != "bm25":
             self.dense = faiss.read_index(str(index / DENSE))
-            self.encoder = SentenceTransformer(str(retriever), device=device)
+            self.encoder = SentenceTransformer(str(retriever), device=device, model_kwargs={"dtype": dtype})
         if evaluate.retriever != "dense":
             self.bm25 = BM25.load(index / SPARSE)
         self.tokenizer = AutoTokenizer.from_pretrained(reader)
-        self.reader = AutoModelForQuestionAnswering.from_pretrained(reader).to(device).eval()
+        self.reader = AutoModelForQuestionAnswering.from_pretrained(reader, dtype=dtype).to(device).eval()
 
     def retrieve(self, questions: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         """(context ids, scores), each (len(questions), k), best first; -1 where the corpus is smaller."""

@@ -199,6 +199,7 @@ class EvaluateParams(Section):
     retrieval_weight: float = Field(ge=0)  # combined = reader score (logits) + weight x retrieval score in [0, 1]
     recall_at: list[int] = Field(min_length=1)  # Recall@k is reported and plotted for these k
     batch_size: int = Field(ge=1)  # questions encoded, and windows read, per batch
+    precision: Literal["float32", "bfloat16"]  # of the question encoder and the reader at answer time
 
 
 SECTIONS: dict[str, type[Section]] = {

@@ -5,11 +5,13 @@ import subprocess
 
 import numpy as np
 import pyarrow.parquet as pq
+import torch
 import yaml
 from conftest import BIN, run, stage_env
 
 from reproqa.answering import Answerer
 from reproqa.params import SECTIONS
+from reproqa.qa import qa_scores
 
 
 def test_headline_metrics_match_the_splits_and_the_reader_on_gold_contexts(pipeline):
@@ -19,11 +21,34 @@ def test_headline_metrics_match_the_splits_and_the_reader_on_gold_contexts(pipel
     rows = {split: pq.read_metadata(root / f"data/processed/{split}.parquet").num_rows
             for split in ("train", "validation", "test")}
     assert {k: metrics["data"][k] for k in rows} == rows
-    # Isolated = the reader on the gold context: the numbers stage train measured with the Trainer.
-    reader = json.loads((root / "metrics/reader.json").read_text())
-    assert metrics["isolated"] == {"exact": reader["exact"], "f1": reader["f1"]}
+    rows = [json.loads(line) for line in (root / "results/evaluate/predictions.jsonl").read_text().splitlines()]
+    for name in ("integrated", "isolated"):  # the headline numbers score the predictions a person reads
+        scores = qa_scores([row[name] for row in rows], [row["gold"] for row in rows])
+        assert metrics[name] == {"exact": round(scores["exact"], 4), "f1": round(scores["f1"], 4)}
     assert 0 <= metrics["integrated"]["f1"] <= 100 and metrics["retriever"]["top_k"] == 3
     assert "metrics/metrics.json" in run(["dvc", "metrics", "show"], root).stdout
+
+
+def answerer_of(root, **evaluate) -> Answerer:
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    section = {name: SECTIONS[name].model_validate(params[name]) for name in ("evaluate", "retriever_eval", "train")}
+    return Answerer(root / "models/index", root / "models/retriever", root / "models/reader",
+                    section["evaluate"].model_copy(update=evaluate), section["retriever_eval"], section["train"])
+
+
+def test_in_float32_the_reader_on_gold_contexts_scores_what_stage_train_measured(pipeline):
+    """Answerer.read post-processes as the Trainer run of stage train did: same windows, same answers. In
+    bfloat16 (evaluate.precision) both the reader and the question encoder run in bf16."""
+    root, _, _ = pipeline
+    test = pq.read_table(root / "data/processed/test.parquet").to_pylist()
+    answerer = answerer_of(root, precision="float32")
+    read = answerer.read([row["question"] for row in test], [[row["context"]] for row in test])
+    scores = qa_scores([reading[0][0] for reading in read], [[answer["text"] for answer in row["answers"]] for row in test])
+    reader = json.loads((root / "metrics/reader.json").read_text())
+    assert (round(scores["exact"], 4), round(scores["f1"], 4)) == (reader["exact"], reader["f1"])
+    assert answerer.reader.dtype == torch.float32
+    fast = answerer_of(root, precision="bfloat16")
+    assert fast.reader.dtype == torch.bfloat16 and fast.encoder[0].auto_model.dtype == torch.bfloat16
 
 
 def test_every_test_question_has_a_readable_prediction_row(pipeline):
@@ -46,20 +71,20 @@ def test_plots_are_declared_and_recall_grows_with_k(pipeline):
     assert all(a["recall"] <= b["recall"] for a, b in zip(recall, recall[1:]))
     by_type = json.loads((root / "metrics/evaluate/f1_by_question_type.json").read_text())
     assert sum(group["questions"] for group in by_type) == pq.read_metadata(root / "data/processed/test.parquet").num_rows
-    plots = json.loads(run(["dvc", "plots", "show", "--json"], root).stdout)
-    names = set(plots) | {key for value in plots.values() if isinstance(value, dict) for key in value}
-    for title in ("Recall@k of the gold context", "F1 by question type (integrated)", "F1 by answer length (integrated)"):
-        assert any(title in name for name in names), title
+    plots = json.loads(run(["dvc", "plots", "show", "--json"], root).stdout)["data"]
+    titles = {plot_id: renderings[0]["content"]["title"]["text"] for plot_id, renderings in plots.items()}
+    assert {plot_id: title for plot_id, title in titles.items() if plot_id.startswith("metrics/evaluate/")} == {
+        "metrics/evaluate/recall_at_k.json": "Recall@k of the gold context",
+        "metrics/evaluate/f1_by_question_type.json": "F1 by question type (integrated)",
+        "metrics/evaluate/f1_by_answer_length.json": "F1 by answer length (integrated)"}
+    assert "metrics/train/plots/metrics/eval/f1.tsv" in plots  # the reader's curves, from DVCLive
 
 
 def test_with_one_context_read_the_answer_is_the_readers_answer_on_that_context(pipeline):
     """The combination adds nothing when one context is read: retrieving the gold context first must give
     the isolated answer; retrieving another context must give what the reader says on that one."""
     root, _, _ = pipeline
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    section = {name: SECTIONS[name].model_validate(params[name]) for name in ("evaluate", "retriever_eval", "train")}
-    answerer = Answerer(root / "models/index", root / "models/retriever", root / "models/reader",
-                        section["evaluate"].model_copy(update={"top_k": 1}), section["retriever_eval"], section["train"])
+    answerer = answerer_of(root, top_k=1)
     rows = [json.loads(line) for line in (root / "results/evaluate/predictions.jsonl").read_text().splitlines()]
     answers = answerer.answer([row["question"] for row in rows])
     read_alone = answerer.read([row["question"] for row in rows], [[answerer.contexts[a.retrieved[0]]] for a in answers])
@@ -96,7 +121,8 @@ def combine(readings, retrieval_scores, weight):
     answerer = Answerer.__new__(Answerer)
     answerer.contexts, answerer.titles = [f"context {i}" for i in range(3)], ["t0", "t1", "t2"]
     answerer.evaluate = SECTIONS["evaluate"].model_validate(
-        {"retriever": "dense", "top_k": 3, "retrieval_weight": weight, "recall_at": [1], "batch_size": 1})
+        {"retriever": "dense", "top_k": 3, "retrieval_weight": weight, "recall_at": [1], "batch_size": 1,
+         "precision": "float32"})
     answerer.retrieve = lambda questions, k: (np.array([[0, 1, 2]]), np.array([retrieval_scores]))
     answerer.read = lambda questions, contexts: [readings]
     return answerer.answer(["q?"])[0]
