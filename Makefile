@@ -8,7 +8,7 @@ export PATH := $(BIN):$(PATH)
 # The bundled model and local data need no network; run with HF_HUB_OFFLINE=0 to use the Hub.
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: repro test lock sample-data clean-venv
+.PHONY: repro test pull report lock sample-data clean-venv
 
 $(INSTALLED): requirements.lock pyproject.toml
 	python3 -c 'import sys; sys.exit("Python >= 3.11 is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -22,6 +22,15 @@ repro: $(INSTALLED)
 
 test: $(INSTALLED)
 	python -m pytest
+
+# A teammate's data, models and run cache from the default remote (.dvc/config), without retraining.
+pull: $(INSTALLED)
+	dvc pull --run-cache
+
+# A pull request's report: metrics, params and plots of the working tree vs BASE, into report/report.md.
+BASE ?= main
+report: $(INSTALLED)
+	reproqa report --base $(BASE) --out report
 
 # Rewrites data/raw/app_inventory.jsonl and data/benchmark/ (a test checks they match byte for byte).
 sample-data: $(INSTALLED)

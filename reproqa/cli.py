@@ -4,6 +4,9 @@
     reproqa ask "what is the name of the application with system id 12345?"
     reproqa ask --json --top-k 5 "who owns atlas billing hub?"
     reproqa ask                      # interactive: one question per line, an empty line or Ctrl-D ends
+
+`reproqa experiments [dvc exp show options]` and `reproqa report [--base main]`: what a team reviews
+(reproqa/review.py).
 """
 
 import argparse
@@ -61,16 +64,32 @@ def ask(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="reproqa", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    project = argparse.ArgumentParser(add_help=False)
+    project.add_argument("--project", type=Path, default=Path("."), help="the project root (default: .)")
     commands = parser.add_subparsers(dest="command", required=True)
-    ask_parser = commands.add_parser("ask", help="answer a question from the corpus")
+    ask_parser = commands.add_parser("ask", parents=[project], help="answer a question from the corpus")
     ask_parser.add_argument("question", nargs="?", help="without one: read questions from the terminal or stdin")
     ask_parser.add_argument("--top-k", type=int, default=None, help="contexts to read (default: evaluate.top_k)")
     ask_parser.add_argument("--json", action="store_true", help="one JSON object per answer")
-    ask_parser.add_argument("--project", type=Path, default=Path("."), help="the project root (default: .)")
-    args = parser.parse_args(argv)
-    if args.top_k is not None and args.top_k < 1:
+    commands.add_parser("experiments", parents=[project], help="dvc exp show: changed params, headline metrics; "
+                        "other options go to dvc exp show (--md, -A, -n 5...)")
+    report_parser = commands.add_parser("report", parents=[project], help="a pull request's Markdown report")
+    report_parser.add_argument("--base", default="main", help="the revision to compare with (default: main)")
+    report_parser.add_argument("--target", help="a revision (default: the working tree)")
+    report_parser.add_argument("--out", type=Path, default=Path("report"), help="folder for report.md and plots/")
+    args, passed_on = parser.parse_known_args(argv)
+    if passed_on and args.command != "experiments":
+        parser.error(f"unrecognized arguments: {' '.join(passed_on)}")
+    if args.command == "ask" and args.top_k is not None and args.top_k < 1:
         parser.error("--top-k must be at least 1")
     try:
-        ask(args)
+        if args.command == "ask":
+            ask(args)
+        elif args.command == "experiments":
+            from reproqa.review import experiments
+            experiments(args.project, passed_on)
+        else:
+            from reproqa.review import write_report
+            print(write_report(args.project, args.base, args.target, args.out))
     except UserError as error:
         sys.exit(f"reproqa: {error}")

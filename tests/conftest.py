@@ -11,6 +11,7 @@ from reproqa.sample_data import generate, write
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent  # the venv running the tests also runs the stages and dvc
+GIT_USER = ["-c", "user.name=test", "-c", "user.email=test@localhost"]  # for commits in test repositories
 
 
 def stage_env() -> dict:
@@ -18,8 +19,8 @@ def stage_env() -> dict:
     return os.environ | {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
 
 
-def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(args, cwd=cwd, env=stage_env(), capture_output=True, text=True)
+def run(args: list[str], cwd: Path, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    result = subprocess.run(args, cwd=cwd, env=env or stage_env(), capture_output=True, text=True)
     if check and result.returncode:
         raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
@@ -66,8 +67,9 @@ def tiny_profile(params: dict, model: Path) -> dict:
 
 
 def make_project(root: Path, model: Path, apps: int = 30) -> dict:
-    """A copy of the pipeline (dvc.yaml, params.yaml, stages, reproqa) on a small generated sample and the
-    tiny model, in its own git + DVC repository. Returns the generator's manifest of what it planted."""
+    """A copy of the pipeline (dvc.yaml, params.yaml, stages, reproqa, .gitignore, .dvc/config) on a small
+    generated sample and the tiny model, in its own git + DVC repository. Returns the generator's manifest of
+    what it planted."""
     shutil.copy(REPO / "dvc.yaml", root / "dvc.yaml")
     params = tiny_profile(yaml.safe_load((REPO / "params.yaml").read_text()), model)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -76,11 +78,12 @@ def make_project(root: Path, model: Path, apps: int = 30) -> dict:
     lines, benchmark, manifest = generate(seed=5, apps=apps, benchmark_apps=8, leaked_apps=3)
     write(lines, root / "data/raw/app_inventory.jsonl")
     write(benchmark, root / "data/benchmark/app_inventory_benchmark.jsonl")
+    shutil.copy(REPO / ".gitignore", root / ".gitignore")
     run(["git", "init", "-q"], root)
     run(["dvc", "init", "-q"], root)
-    run(["dvc", "config", "core.analytics", "false"], root)
+    shutil.copy(REPO / ".dvc/config", root / ".dvc/config")  # the project's: its default remote included
     run(["git", "add", "-A"], root)  # like a clone: DVCLive and `dvc exp` need a commit
-    run(["git", "-c", "user.name=test", "-c", "user.email=test@localhost", "commit", "-qm", "tiny project"], root)
+    run(["git", *GIT_USER, "commit", "-qm", "tiny project"], root)
     return manifest
 
 

@@ -87,15 +87,6 @@ def test_second_repro_runs_nothing_and_a_param_reruns_only_what_it_touches(pipel
         "split", "data_report", "train_retriever", "evaluate_retriever", "train", "index", "evaluate"}
 
 
-def test_an_experiment_on_the_reader_lr_reruns_only_the_reader_and_evaluate(pipeline, tmp_path):
-    root, _, _ = pipeline
-    project = tmp_path / "copy"
-    shutil.copytree(root, project)
-    output = run(["dvc", "exp", "run", "-S", "train.lr=3e-5"], project).stdout
-    assert {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")} == {
-        "train", "evaluate"}
-
-
 def test_bad_params_stop_the_stage_with_the_key_named(tmp_path, tiny_model):
     make_project(tmp_path, tiny_model, apps=5)
     params = yaml.safe_load((tmp_path / "params.yaml").read_text())

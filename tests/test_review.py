@@ -1,0 +1,87 @@
+"""`reproqa report` (`make report`) and the pull-request workflow that posts it."""
+
+import json
+from pathlib import Path
+
+import yaml
+from conftest import BIN, GIT_USER, REPO, run
+
+
+
+def write_revision(root: Path, f1: float, lr: float, curve: list[float]) -> None:
+    (root / "metrics").mkdir(exist_ok=True)
+    (root / "metrics/metrics.json").write_text(json.dumps(
+        {"integrated": {"exact": 50.0, "f1": f1}, "isolated": {"exact": 80.0, "f1": 85.0}}))
+    (root / "metrics/reader.json").write_text(json.dumps({"exact": 80.0, "f1": 85.0, "bleu": f1 / 2}))
+    (root / "params.yaml").write_text(yaml.safe_dump({"train": {"lr": lr, "epochs": 2}}))
+    (root / "metrics/f1.tsv").write_text("step\tf1\n" + "".join(f"{10 * i}\t{v}\n" for i, v in enumerate(curve)))
+
+
+def section(report: str, title: str) -> str:
+    return report.split(f"## {title}\n")[1].split("\n## ")[0]
+
+
+def row(table: str, name: str) -> list[str]:
+    return next([cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines() if f" {name} " in line)
+
+
+def test_the_report_compares_metrics_params_and_plots_with_main(tmp_path):
+    run(["git", "init", "-q", "-b", "main"], tmp_path)
+    run(["dvc", "init", "-q"], tmp_path)
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({
+        "metrics": ["metrics/metrics.json", "metrics/reader.json"], "params": ["params.yaml"],
+        "plots": [{"Validation F1": {"x": "step", "y": {"metrics/f1.tsv": "f1"}}}]}))
+    write_revision(tmp_path, f1=60.0, lr=1e-4, curve=[20.0, 40.0, 55.0])
+    run(["git", "add", "-A"], tmp_path)
+    run(["git", *GIT_USER, "commit", "-qm", "main"], tmp_path)
+    run(["git", "checkout", "-q", "-b", "better-reader"], tmp_path)
+    write_revision(tmp_path, f1=70.0, lr=3e-5, curve=[30.0, 55.0, 66.0])
+    run(["git", "add", "-A"], tmp_path)
+    run(["git", *GIT_USER, "commit", "-qm", "a better reader"], tmp_path)
+
+    printed = run([str(BIN / "reproqa"), "report", "--base", "main", "--out", "report"], tmp_path).stdout
+    report = (tmp_path / "report/report.md").read_text()
+    assert printed.strip() == "report/report.md" and report.startswith("# reproqa: working tree vs main")
+    headline = section(report, "Headline metrics")  # every headline number, changed or not
+    assert row(headline, "integrated.f1")[-3:] == ["60.0", "70.0", "10.0"]
+    assert row(headline, "isolated.f1")[-3:] == ["85.0", "85.0", "0.0"]
+    changed = section(report, "Metrics that changed")
+    assert row(changed, "bleu")[-3:] == ["30.0", "35.0", "5.0"]
+    assert "isolated.f1" not in changed and " f1 " not in changed  # unchanged: only in the headline table
+    params = section(report, "Params that changed")
+    assert row(params, "train.lr")[-2:] == ["0.0001", "3e-05"] and "train.epochs" not in params
+    plots = section(report, "Plots")
+    assert "![Validation F1](plots/validation-f1.png)" in plots
+    assert (tmp_path / "report/plots/validation-f1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # A branch against main from any checkout gives the same tables.
+    run(["git", "checkout", "-q", "main"], tmp_path)
+    run([str(BIN / "reproqa"), "report", "--base", "main", "--target", "better-reader", "--out", "branch"], tmp_path)
+    branch = (tmp_path / "branch/report.md").read_text()
+    assert branch.startswith("# reproqa: better-reader vs main")
+    assert row(section(branch, "Headline metrics"), "integrated.f1")[-3:] == ["60.0", "70.0", "10.0"]
+
+
+def test_a_report_with_nothing_changed_says_so(tmp_path):
+    run(["git", "init", "-q", "-b", "main"], tmp_path)
+    run(["dvc", "init", "-q"], tmp_path)
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"metrics": ["metrics/metrics.json"], "params": ["params.yaml"]}))
+    write_revision(tmp_path, f1=60.0, lr=1e-4, curve=[1.0])
+    run(["git", "add", "-A"], tmp_path)
+    run(["git", *GIT_USER, "commit", "-qm", "main"], tmp_path)
+    run([str(BIN / "reproqa"), "report", "--out", "report"], tmp_path)
+    report = (tmp_path / "report/report.md").read_text()
+    assert "No metric changed." in report and "No param changed." in report and "No plots." in report
+
+
+def test_the_pull_request_workflow_is_valid_and_posts_the_report():
+    workflow = REPO / ".github/workflows/pr-report.yml"
+    run([str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(workflow)], REPO)
+    spec = yaml.safe_load(workflow.read_text())
+    assert "pull_request" in spec[True]  # YAML 1.1 reads the key `on` as True
+    assert spec["permissions"]["pull-requests"] == "write"
+    steps = spec["jobs"]["report"]["steps"]
+    commands = "\n".join(step.get("run", "") for step in steps)
+    assert "reproqa report --base" in commands and "cml comment update" in commands
+    assert "-c requirements.lock" in commands  # the locked versions, as make installs them
+    assert any(step.get("with", {}).get("fetch-depth") == 0 for step in steps)  # the base branch's history
