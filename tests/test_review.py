@@ -39,6 +39,8 @@ def test_the_report_compares_metrics_params_and_plots_with_main(tmp_path):
     run(["git", "add", "-A"], tmp_path)
     run(["git", *GIT_USER, "commit", "-qm", "a better reader"], tmp_path)
 
+    diff = run(["dvc", "metrics", "diff", "main"], tmp_path).stdout  # what a reviewer types, nothing pulled
+    assert "integrated.f1" in diff and "70.0" in diff and "isolated.f1" not in diff
     printed = run([str(BIN / "reproqa"), "report", "--base", "main", "--out", "report"], tmp_path).stdout
     report = (tmp_path / "report/report.md").read_text()
     assert printed.strip() == "report/report.md" and report.startswith("# reproqa: working tree vs main")

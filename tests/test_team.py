@@ -23,6 +23,11 @@ def commit(root: Path, message: str) -> None:
     run(["git", *GIT_USER, "commit", "-qm", message], root)
 
 
+def back_to_the_commit(root: Path) -> None:
+    run(["git", "checkout", "--", "."], root)
+    run(["dvc", "checkout"], root)
+
+
 def project_files(root: Path) -> dict[str, bytes]:
     """Every file a teammate sees in the project: git's and DVC's, the outputs included."""
     files = {}
@@ -53,13 +58,11 @@ def teammate_a(pipeline_root: Path, a: Path, env: dict, local_config: list[str],
         run(["dvc", "exp", "run", "-n", name, "-S", change], a)
         if name == "top-k-2":
             shutil.copy(a / "metrics/metrics.json", a.parent / "top_k_2.json")
-        run(["git", "checkout", "--", "."], a)  # each experiment starts from the commit
-        run(["dvc", "checkout"], a)
+        back_to_the_commit(a)  # each experiment starts from the commit
     for name in EXPERIMENTS:
         run(["dvc", "exp", "apply", name], a)
         run(["dvc", "push", "--run-cache"], a, env=env)
-    run(["git", "checkout", "--", "."], a)
-    run(["dvc", "checkout"], a)
+    back_to_the_commit(a)
     run(["dvc", "push"], a, env=env)
     return a
 
@@ -91,8 +94,7 @@ def pull_into_fresh_clone(a: Path, b: Path, env: dict, local_config: list[str]) 
     run(["dvc", "exp", "apply", "top-k-2"], b)
     assert (b / "metrics/metrics.json").read_text() == (a.parent / "top_k_2.json").read_text()
     assert "Data and pipelines are up to date" in run(["dvc", "status"], b).stdout
-    run(["git", "checkout", "--", "."], b)
-    run(["dvc", "checkout"], b)
+    back_to_the_commit(b)
 
     # The run cache: A's index run (all outputs cached) is restored, not run. Stages with committed
     # metrics (cache: false) rerun instead: DVC pushes no uncached output, so no other machine can restore them.
