@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from reproqa.answering import Answerer, build_index
+from reproqa.answering import Answerer
+from reproqa.index import Index, load_encoder
 from reproqa.params import load_params
 
 REPO = Path(__file__).resolve().parent.parent
@@ -54,7 +55,7 @@ def main() -> None:
     parser.add_argument("--precision", choices=("float32", "bfloat16"), help="default: evaluate.precision")
     args = parser.parse_args()
     params = args.project / "params.yaml"
-    evaluate, fusion, reading = (load_params(s, params) for s in ("evaluate", "retriever_eval", "train"))
+    evaluate = load_params("evaluate", params)
     evaluate = evaluate.model_copy(update={"precision": args.precision or evaluate.precision})
     index, retriever = args.project / "models/index", args.project / "models/retriever"
     if args.squad:
@@ -62,24 +63,25 @@ def main() -> None:
             raise SystemExit(f"{args.squad} not found: pass --squad PATH to a SQuAD JSON file (../shared/datasets)")
         contexts, titles, questions = squad_corpus(args.squad, args.contexts, args.questions)
         index = REPO / "benchmarks/out/ask_latency/index"
-        build_index(contexts, titles, retriever, index, load_params("index", params).batch_size)
+        built = load_params("index", params)  # as stage index builds it
+        Index.build(contexts, titles, load_encoder(retriever), built.batch_size, built.fusion).save(index)
     else:
         questions = pq.read_table(args.project / "data/processed/test.parquet")["question"].to_pylist()[:args.questions]
-    answerer = Answerer(index, retriever, args.reader or args.project / "models/reader", evaluate, fusion, reading)
+    answerer = Answerer.load(index, retriever, args.reader or args.project / "models/reader", evaluate)
     top_k = args.top_k or evaluate.top_k
     for question in questions[:5]:  # warm-up: first calls allocate and pick kernels
         answerer.answer([question], top_k)
     total, retrieval = [], []
     for question in questions:
         start = time.perf_counter()
-        answerer.retrieve([question], top_k)
+        answerer.index.search([question], top_k, evaluate.retriever)
         middle = time.perf_counter()
         answerer.answer([question], top_k)
         end = time.perf_counter()
         retrieval.append(middle - start)
         total.append(end - middle)
     ms = np.array(total) * 1000
-    print(f"{len(answerer.contexts)} contexts, {len(questions)} questions, {evaluate.retriever} top {top_k}, {evaluate.precision}: "
+    print(f"{len(answerer.index.contexts)} contexts, {len(questions)} questions, {evaluate.retriever} top {top_k}, {evaluate.precision}: "
           f"p50 {np.percentile(ms, 50):.1f} ms, p95 {np.percentile(ms, 95):.1f} ms, mean {ms.mean():.1f} ms "
           f"(retrieval alone: p50 {np.percentile(np.array(retrieval) * 1000, 50):.1f} ms)")
 

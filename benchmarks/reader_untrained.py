@@ -6,16 +6,13 @@ scored on the test split exactly as stage train scores the trained model.
 
 import argparse
 import json
-from functools import partial
 from pathlib import Path
 
-from datasets import Dataset
-from transformers import (AutoModelForQuestionAnswering, AutoTokenizer, DataCollatorWithPadding, TrainingArguments,
-                          set_seed)
+from transformers import AutoModelForQuestionAnswering, AutoTokenizer, DataCollatorWithPadding, TrainingArguments, set_seed
 
 from reproqa.models import resolve_model
 from reproqa.params import load_params
-from reproqa.qa import SpanTrainer, eval_features, postprocess, qa_scores
+from reproqa.reader import EvalSet, ReaderSettings, ReaderTrainer, scores
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -28,13 +25,9 @@ params = load_params("train", args.params)
 set_seed(params.seed)
 tokenizer = AutoTokenizer.from_pretrained(resolve_model(params.base_model))
 model = AutoModelForQuestionAnswering.from_pretrained(resolve_model(params.base_model))
-examples = Dataset.from_parquet(str(args.test), columns=["id", "question", "context", "answers"])
-features = examples.map(partial(eval_features, tokenizer, max_seq_length=params.max_seq_length,
-                                doc_stride=params.doc_stride), batched=True, remove_columns=examples.column_names)
-trainer = SpanTrainer(model=model, data_collator=DataCollatorWithPadding(tokenizer),
-                         args=TrainingArguments(output_dir="/tmp/reader_untrained", report_to="none"))
-logits = trainer.predict(features.remove_columns(["example_id", "offset_mapping"])).predictions
-predictions, _ = postprocess(examples.to_list(), features.to_list(), *logits, params.n_best, params.max_answer_length,
-                             params.allow_unanswerable, params.null_score_diff_threshold)
-scores = qa_scores([predictions[e["id"]] for e in examples], [[a["text"] for a in e["answers"]] for e in examples])
-print(json.dumps({k: round(v, 2) for k, v in scores.items()}, indent=1))
+settings = ReaderSettings.of(params)
+test = EvalSet.of(args.test, tokenizer, settings)
+trainer = ReaderTrainer(model=model, data_collator=DataCollatorWithPadding(tokenizer), eval_set=test, settings=settings,
+                        args=TrainingArguments(output_dir="/tmp/reader_untrained", report_to="none"))
+found = scores(test.examples, trainer.answer(test)[0])
+print(json.dumps({k: round(v, 2) for k, v in found.items()}, indent=1))

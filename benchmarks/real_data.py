@@ -2,7 +2,7 @@
 
     python benchmarks/real_data.py [--datasets ../shared/datasets] [--work benchmarks/out/real_data]
     python benchmarks/real_data.py --runs squad-v1.1-dev --until evaluate_retriever \
-        --set retriever.max_train_pairs=2000        # the retriever on a CPU-sized subset of SQuAD
+        --set train_retriever.max_train_pairs=2000        # the retriever on a CPU-sized subset of SQuAD
     python benchmarks/real_data.py --runs squad-v1.1-dev --until train \
         --set train.max_train_examples=2000 --set train.allow_unanswerable=false   # the reader, CPU subset
     python benchmarks/real_data.py --runs squad-v1.1-dev --until evaluate ...   # end to end (BENCHMARKS.md)
@@ -94,11 +94,12 @@ def main() -> None:
         start = time.perf_counter()
         subprocess.run(["dvc", "repro", "-q", "data_report", args.until], cwd=work, check=True)
         seconds = time.perf_counter() - start
-        report = json.loads((work / "metrics/data.json").read_text())
+        report = json.loads((work / "metrics/data_report/metrics.json").read_text())
         results[name] = {"seconds": round(seconds, 1), "report": report, "checks": check(work)}
-        for stage in ("retriever", "reader", "metrics"):  # metrics.json: stage evaluate's headline numbers
-            if (work / f"metrics/{stage}.json").exists():
-                results[name][stage] = json.loads((work / f"metrics/{stage}.json").read_text())
+        for key, path in (("retriever", "evaluate_retriever/metrics.json"), ("reader", "train/test.json"),
+                          ("metrics", "evaluate/metrics.json")):  # the last: stage evaluate's headline numbers
+            if (work / "metrics" / path).exists():
+                results[name][key] = json.loads((work / "metrics" / path).read_text())
     (args.work / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print("| run | raw | quarantined | exact dup | near dup | contaminated | train / val / test | groups "
           "| offsets broken | contexts or titles in 2 splits | dvc repro s |")

@@ -1,5 +1,6 @@
 """The `reproqa` command. `reproqa ask "QUESTION"` answers from the corpus with the models and the index that
-`dvc repro` built (or `dvc pull` fetched), with the `evaluate` params, exactly as stage evaluate does.
+`dvc repro` built (or `dvc pull` fetched), with the `evaluate` params, exactly as stage evaluate does
+(reproqa.answering.Answerer).
 
     reproqa ask "what is the name of the application with system id 12345?"
     reproqa ask --json --top-k 5 "who owns atlas billing hub?"
@@ -51,10 +52,8 @@ def questions(args: argparse.Namespace):
 def ask(args: argparse.Namespace) -> None:
     from reproqa.answering import Answerer  # loads torch: only once a command needs it
 
-    params = args.project / "params.yaml"
-    answerer = Answerer(args.project / INDEX, args.project / RETRIEVER, args.project / READER,
-                        load_params("evaluate", params), load_params("retriever_eval", params),
-                        load_params("train", params))
+    answerer = Answerer.load(args.project / INDEX, args.project / RETRIEVER, args.project / READER,
+                             load_params("evaluate", args.project / "params.yaml"))
     for question in questions(args):
         start = time.perf_counter()
         answer = answerer.answer([question], args.top_k)[0]

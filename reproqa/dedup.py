@@ -18,7 +18,6 @@ import xxhash
 from reproqa.text import jaccard, word_ngrams
 
 PAIRWISE_LIMIT = 48  # below this many texts, comparing all pairs exactly is cheaper than hashing them
-BUCKET_WINDOW = 32  # a crowded LSH bucket (templated text) compares each member with the 32 before it
 SIGNATURE_CHUNK = 20_000
 MINHASH_SEED = 1  # fixed: signatures must not change when a user changes the split seed
 
@@ -42,10 +41,17 @@ class UnionFind:
 
 
 def similar_pairs(
-    texts: Sequence[str], ngrams: Callable[[str], set[str]], threshold: float, num_perm: int, bands: int
+    texts: Sequence[str],
+    ngrams: Callable[[str], set[str]],
+    threshold: float,
+    num_perm: int,
+    bands: int,
+    bucket_window: int,
 ) -> list[tuple[int, int]]:
     """Index pairs (i < j) of `texts` whose n-gram sets have exact Jaccard >= threshold.
 
+    A crowded LSH bucket (templated text) compares each member with the `bucket_window` members before it
+    only: its candidates grow linearly with its size, not quadratically.
     Memory stays bounded by the signatures (num_perm x 4 bytes per text): n-gram sets are built a chunk
     at a time for hashing and rebuilt only for the texts in candidate pairs.
     """
@@ -54,12 +60,12 @@ def similar_pairs(
     if len(texts) <= PAIRWISE_LIMIT:
         candidates: Iterable[tuple[int, int]] = ((i, j) for j in range(len(texts)) for i in range(j))
     else:
-        candidates = sorted(_lsh_candidates(texts, ngrams, num_perm, bands))
+        candidates = sorted(_lsh_candidates(texts, ngrams, num_perm, bands, bucket_window))
     cached = lru_cache(maxsize=65536)(lambda index: frozenset(ngrams(texts[index])))
     return [(i, j) for i, j in candidates if jaccard(cached(i), cached(j)) >= threshold]
 
 
-def _lsh_candidates(texts, ngrams, num_perm: int, bands: int) -> set[tuple[int, int]]:
+def _lsh_candidates(texts, ngrams, num_perm: int, bands: int, bucket_window: int) -> set[tuple[int, int]]:
     chunks, nonempty = [], []
     for start in range(0, len(texts), SIGNATURE_CHUNK):
         sets = [ngrams(text) for text in texts[start : start + SIGNATURE_CHUNK]]
@@ -81,14 +87,9 @@ def _lsh_candidates(texts, ngrams, num_perm: int, bands: int) -> set[tuple[int, 
                 continue
             members = index[order[begin:end]].tolist()  # ascending: argsort is stable
             for position in range(1, len(members)):
-                for earlier in members[max(0, position - BUCKET_WINDOW) : position]:
+                for earlier in members[max(0, position - bucket_window) : position]:
                     candidates.add((earlier, members[position]))
     return candidates
-
-
-def text_key(*parts: str) -> int:
-    """A 64-bit key for exact matching of (already normalised) texts."""
-    return xxhash.xxh3_64_intdigest("\x1f".join(parts).encode())
 
 
 def assign_splits(group_rows: dict[int, int], seed: int, fractions: dict[str, float]) -> dict[int, str]:

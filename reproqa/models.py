@@ -1,4 +1,4 @@
-"""Where models come from, and the device and precision to train them in."""
+"""Where models come from, and the device and precision to run them in."""
 
 from pathlib import Path
 
@@ -19,11 +19,24 @@ def resolve_model(name: str) -> str:
     return name
 
 
-def device_flags() -> dict[str, bool]:
-    """TrainingArguments flags for this machine: bf16 on GPUs that have it, fp16 on older GPUs, fp32 on the CPU.
-    Without a GPU, use_cpu=True as well: only then do `torchrun`/`accelerate launch` processes train
-    data-parallel on the CPU (gloo); otherwise each would train a model of its own."""
-    if not torch.cuda.is_available():
-        return {"bf16": False, "fp16": False, "use_cpu": not torch.backends.mps.is_available()}
-    bf16 = torch.cuda.is_bf16_supported()
-    return {"bf16": bf16, "fp16": not bf16}
+def device() -> str:
+    """Where inference runs: the GPU if there is one."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def training_flags(precision: str) -> dict[str, bool]:
+    """TrainingArguments flags for the params' training precision on this machine.
+
+    auto: bf16 on GPUs that have it, fp16 on older GPUs, fp32 on the CPU (CPU mixed precision trains slower
+    than fp32 without native bf16, and changes results from one CPU to another). Without a GPU, use_cpu=True
+    as well: only then do `torchrun`/`accelerate launch` processes train data-parallel on the CPU (gloo);
+    otherwise each would train a model of its own.
+
+    >>> training_flags("float32") if not torch.cuda.is_available() else None
+    {'bf16': False, 'fp16': False, 'use_cpu': True}
+    """
+    gpu = torch.cuda.is_available()
+    if precision == "auto":
+        precision = "float32" if not gpu else "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+    flags = {"bf16": precision == "bfloat16", "fp16": precision == "float16"}
+    return flags if gpu else flags | {"use_cpu": not torch.backends.mps.is_available()}

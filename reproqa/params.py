@@ -70,6 +70,7 @@ class NearDuplicates(Section):
     context_ngram: int = Field(ge=1, le=32)  # word n-grams of contexts
     question_ngram: int = Field(ge=1, le=32)  # character n-grams of questions (they are too short for words)
     threshold: float = Field(gt=0.0, le=1.0)  # exact Jaccard that candidate pairs must reach
+    bucket_window: int = Field(ge=1)  # a crowded LSH bucket compares each member with this many before it
 
     @model_validator(mode="after")
     def bands_divide_permutations(self):
@@ -107,6 +108,10 @@ class SplitParams(Section):
     decontamination: Decontamination
 
 
+# auto: bf16 on a GPU that has it, fp16 on an older GPU, fp32 on the CPU (reproqa.models.training_flags).
+TrainingPrecision = Literal["auto", "float32", "bfloat16", "float16"]
+
+
 class HardNegatives(Section):
     enabled: bool
     num_negatives: int = Field(ge=1, le=16)
@@ -121,7 +126,9 @@ class HardNegatives(Section):
         return self
 
 
-class RetrieverParams(Section):
+class TrainRetrieverParams(Section):
+    """The bi-encoder retriever (stage train_retriever)."""
+
     base_model: str = Field(min_length=1)  # all-MiniLM-L6-v2 (bundled), a local folder, or a Hub id
     max_seq_length: int = Field(ge=16, le=8192)
     matryoshka_dims: list[int] = Field(min_length=1)  # largest first; at most the model's dimension
@@ -133,6 +140,7 @@ class RetrieverParams(Section):
     max_train_pairs: int | None = Field(ge=1)  # null: all; a number: a seeded subset (quick CPU runs)
     eval_steps: int = Field(ge=1)  # evaluate on the validation split, and log, every this many steps
     hard_negatives: HardNegatives
+    precision: TrainingPrecision
 
     @model_validator(mode="after")
     def dims_descend(self):
@@ -141,11 +149,11 @@ class RetrieverParams(Section):
         return self
 
 
-class RetrieverEvalParams(Section):
-    top_k: int = Field(ge=100, le=10000)  # ranked contexts kept per query (Recall@100 needs 100)
-    hybrid: Literal["rrf", "weighted"]  # how BM25 and the fine-tuned model are combined
-    rrf_k: int = Field(ge=1)  # reciprocal rank fusion: 1 / (rrf_k + rank)
-    dense_weight: float = Field(ge=0.0, le=1.0)  # weight of the dense ranking; BM25 gets 1 - dense_weight
+class EvaluateRetrieverParams(Section):
+    """BM25 vs base vs fine-tuned (each Matryoshka dimension) vs hybrid (stage evaluate_retriever)."""
+
+    ndcg_at: int = Field(ge=1, le=10000)  # NDCG@k and MRR@k
+    recall_at: list[int] = Field(min_length=1)  # Recall@k for each k; the rankings go as deep as the largest
     batch_size: int = Field(ge=1)  # encoding batch size
 
 
@@ -175,7 +183,9 @@ class TrainParams(Section):
     null_score_diff_threshold: float
     n_best: int = Field(ge=1, le=100)
     max_answer_length: int = Field(ge=1, le=512)  # tokens
+    eval_batch_size: int = Field(ge=1, le=65536)  # windows per batch when validating and predicting
     lora: Lora
+    precision: TrainingPrecision
 
     @model_validator(mode="after")
     def stride_fits(self):
@@ -184,20 +194,32 @@ class TrainParams(Section):
         return self
 
 
+class Fusion(Section):
+    """How a hybrid search combines the BM25 and the dense ranking (reproqa.search.fuse)."""
+
+    method: Literal["rrf", "weighted"]  # reciprocal rank fusion, or a weighted sum of min-max scaled scores
+    rrf_k: int = Field(ge=1)  # rrf: 1 / (rrf_k + rank)
+    dense_weight: float = Field(ge=0.0, le=1.0)  # weight of the dense ranking; BM25 gets 1 - dense_weight
+    candidates: int = Field(ge=1, le=10000)  # depth of each ranking before they are fused
+
+
 class IndexParams(Section):
-    """The search index over the whole corpus (stage index), searched by stage evaluate and `reproqa ask`."""
+    """The search index over the whole corpus (stage index). Its search settings are written into the index,
+    so stage evaluate_retriever, stage evaluate and `reproqa ask` search it the same way."""
 
     batch_size: int = Field(ge=1)  # encoding batch size
+    fusion: Fusion
 
 
 class EvaluateParams(Section):
     """End-to-end QA (stage evaluate and `reproqa ask`): retrieve contexts from the whole corpus, read each,
     and keep the answer with the best combined score."""
 
-    retriever: Literal["dense", "bm25", "hybrid"]  # hybrid: fused as retriever_eval says (rrf or weighted)
+    retriever: Literal["dense", "bm25", "hybrid"]  # hybrid: fused as index.fusion says
     top_k: int = Field(ge=1, le=100)  # contexts the reader reads per question
     retrieval_weight: float = Field(ge=0)  # combined = reader score (logits) + weight x retrieval score in [0, 1]
     recall_at: list[int] = Field(min_length=1)  # Recall@k is reported and plotted for these k
+    ndcg_at: int = Field(ge=1, le=10000)  # NDCG@k of the gold context, in the headline metrics
     batch_size: int = Field(ge=1)  # questions encoded, and windows read, per batch
     precision: Literal["float32", "bfloat16"]  # of the question encoder and the reader at answer time
 
@@ -206,8 +228,8 @@ SECTIONS: dict[str, type[Section]] = {
     "ingest": IngestParams,
     "clean": CleanParams,
     "split": SplitParams,
-    "retriever": RetrieverParams,
-    "retriever_eval": RetrieverEvalParams,
+    "train_retriever": TrainRetrieverParams,
+    "evaluate_retriever": EvaluateRetrieverParams,
     "train": TrainParams,
     "index": IndexParams,
     "evaluate": EvaluateParams,

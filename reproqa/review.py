@@ -2,7 +2,7 @@
 (`reproqa report`, `make report`).
 
 `reproqa experiments [dvc exp show options]` is `dvc exp show --only-changed` that always keeps the headline
-metrics (metrics/metrics.json) and never shows the other metric files (training curves, per-stage reports:
+metrics (metrics/evaluate/metrics.json) and never shows the other metric files (training curves, per-stage reports:
 each a column per key) or the dependency hashes. So the table is: each experiment, the params it changed,
 and the numbers it is judged by.
 
@@ -11,7 +11,7 @@ and the numbers it is judged by.
     reproqa report                                   # the working tree vs main, into report/
     reproqa report --base origin/main --target HEAD --out report
 
-OUT/report.md holds, in order: the headline metrics (metrics/metrics.json, every one, changed or not), every
+OUT/report.md holds, in order: the headline metrics (metrics/evaluate/metrics.json, every one, changed or not), every
 other metric that changed (`dvc metrics diff --md`), the params that changed (`dvc params diff --md`), and
 each plot dvc.yaml declares as a PNG in OUT/plots/ (`dvc plots diff --json`: DVC's own Vega-Lite specs with
 both revisions' data, rendered by vl-convert, no browser). It reads only files git tracks (metrics and plots
@@ -27,7 +27,7 @@ import yaml
 
 from reproqa.errors import UserError
 
-HEADLINE = "metrics/metrics.json"  # dvc.yaml's top-level metrics: the numbers a pull request is judged by
+HEADLINE = "metrics/evaluate/metrics.json"  # dvc.yaml's top-level metrics: the numbers a pull request is judged by
 ALWAYS_SHOWN = ("Experiment", "Created")  # State and Executor: dvc shows them while they say something
 
 

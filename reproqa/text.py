@@ -13,6 +13,8 @@ from collections import Counter
 from functools import cache
 from importlib import resources
 
+import xxhash
+
 _SPACES = re.compile(" {2,}")
 _WORD = re.compile(r"\w+")
 _LETTERS_ONLY_WORD = re.compile(r"(?<![\w@.'’-])[^\W\d_]+(?![\w@'’-])")  # skips ids, emails, couldn't
@@ -101,6 +103,11 @@ def char_ngrams(form: str, n: int) -> set[str]:
     if len(form) <= n:
         return {form} if form else set()
     return {form[i : i + n] for i in range(len(form) - n + 1)}
+
+
+def text_key(*parts: str) -> int:
+    """A 64-bit key for exact matching of (already normalised) texts."""
+    return xxhash.xxh3_64_intdigest("\x1f".join(parts).encode())
 
 
 def jaccard(a: set, b: set) -> float:

@@ -16,10 +16,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from reproqa.dedup import text_key
 from reproqa.params import load_params
-from reproqa.records import BATCH_ROWS, ROW_SCHEMA, SET_ASIDE_SCHEMA, RowWriter, read_rows, set_aside, spans
-from reproqa.text import TypoCorrector, clean, clean_with_spans
+from reproqa.records import BATCH_ROWS, ROW_SCHEMA, WITH_REASON_SCHEMA, RowWriter, read_rows, with_reason, spans
+from reproqa.text import TypoCorrector, clean, clean_with_spans, text_key
 
 
 def cleaned(row: dict, lowercase: bool) -> tuple[dict, str | None]:
@@ -39,7 +38,7 @@ def clean_batch(batch: pa.RecordBatch, lowercase: bool) -> tuple[pa.Table, list[
     for row in batch.to_pylist():
         row, problem = cleaned(row, lowercase)
         if problem:
-            quarantined.append(set_aside(row, problem, f"{row['origin']}: {problem.replace('_', ' ')}"))
+            quarantined.append(with_reason(row, problem, f"{row['origin']}: {problem.replace('_', ' ')}"))
         else:
             kept.append(row)
     return pa.Table.from_pylist(kept, schema=ROW_SCHEMA), quarantined
@@ -62,7 +61,7 @@ def main() -> None:
     batches = pq.ParquetFile(args.rows).iter_batches(batch_size=BATCH_ROWS)
     # spawn, not fork: forking after pyarrow has started its threads can deadlock
     with multiprocessing.get_context("spawn").Pool(os.cpu_count()) as pool, RowWriter(first_pass) as rows, \
-            RowWriter(args.quarantine, SET_ASIDE_SCHEMA) as quarantine:
+            RowWriter(args.quarantine, WITH_REASON_SCHEMA) as quarantine:
         for table, quarantined in pool.imap(partial(clean_batch, lowercase=params.lowercase), batches):
             rows.write_table(table)
             for row in quarantined:

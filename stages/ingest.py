@@ -11,7 +11,7 @@ from pathlib import Path
 
 from reproqa.params import load_params
 from reproqa.readers import read_source
-from reproqa.records import SET_ASIDE_SCHEMA, RowWriter, set_aside
+from reproqa.records import WITH_REASON_SCHEMA, RowWriter, with_reason
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--raw-dir", type=Path, required=True)
@@ -22,12 +22,12 @@ args = parser.parse_args()
 params = load_params("ingest")
 
 stats = {"raw_records": Counter(), "quarantined": Counter(), "answers_relocated": Counter()}
-with RowWriter(args.out) as rows, RowWriter(args.quarantine, SET_ASIDE_SCHEMA) as quarantine:
+with RowWriter(args.out) as rows, RowWriter(args.quarantine, WITH_REASON_SCHEMA) as quarantine:
     for source in params.sources:
         for read in read_source(source, args.raw_dir):
             stats["raw_records"][source.name] += 1
             if read.reason:
-                quarantine.write(set_aside(read.row, read.reason, read.detail))
+                quarantine.write(with_reason(read.row, read.reason, read.detail))
                 stats["quarantined"][read.reason] += 1
             else:
                 rows.write(read.row)

@@ -13,14 +13,14 @@ from pathlib import Path
 from datasets import Dataset
 from sentence_transformers import (SentenceTransformer, SentenceTransformerTrainer,
                                    SentenceTransformerTrainingArguments)
-from sentence_transformers.evaluation import InformationRetrievalEvaluator
-from sentence_transformers.losses import MatryoshkaLoss, MultipleNegativesRankingLoss
-from sentence_transformers.training_args import BatchSamplers
+from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+from sentence_transformers.sentence_transformer.losses import MatryoshkaLoss, MultipleNegativesRankingLoss
+from sentence_transformers.sentence_transformer.training_args import BatchSamplers
 from sentence_transformers.util import mine_hard_negatives
 from transformers import set_seed
 
 from reproqa.errors import UserError
-from reproqa.models import device_flags, resolve_model
+from reproqa.models import resolve_model, training_flags
 from reproqa.params import load_params
 from reproqa.records import read_rows
 from reproqa.tracking import LiveMetrics
@@ -32,7 +32,7 @@ parser.add_argument("--model-out", type=Path, required=True)
 parser.add_argument("--live", type=Path, required=True, help="DVCLive folder: curves and last metrics")
 parser.add_argument("--scratch", type=Path, required=True, help="Trainer checkpoints (not a DVC output)")
 args = parser.parse_args()
-params = load_params("retriever")
+params = load_params("train_retriever")
 CURVES = ["loss", "ndcg@10", "mrr@10", "recall@1", "recall@10"]
 
 
@@ -45,9 +45,9 @@ def pairs(path: Path) -> Dataset:
 set_seed(params.seed)
 model = SentenceTransformer(resolve_model(params.base_model), device=None)
 model.max_seq_length = params.max_seq_length
-if params.matryoshka_dims[0] > model.get_sentence_embedding_dimension():
-    raise UserError(f"retriever.matryoshka_dims: {params.matryoshka_dims[0]} exceeds the model's "
-                    f"dimension {model.get_sentence_embedding_dimension()}")
+if params.matryoshka_dims[0] > model.get_embedding_dimension():
+    raise UserError(f"train_retriever.matryoshka_dims: {params.matryoshka_dims[0]} exceeds the model's "
+                    f"dimension {model.get_embedding_dimension()}")
 
 train = pairs(args.train).shuffle(seed=params.seed)
 if params.max_train_pairs is not None:
@@ -60,7 +60,7 @@ if negatives.enabled:
         relative_margin=negatives.relative_margin, sampling_strategy="top", output_format="n-tuple",
         batch_size=params.batch_size, verbose=False)
     if len(train) < params.batch_size:
-        raise UserError(f"retriever.hard_negatives: only {len(train)} pairs have a negative within range_min.."
+        raise UserError(f"train_retriever.hard_negatives: only {len(train)} pairs have a negative within range_min.."
                         f"range_max that scores below (1 - relative_margin) x their positive; loosen them or "
                         f"set enabled: false")
 
@@ -74,11 +74,18 @@ evaluator = InformationRetrievalEvaluator(
 
 shutil.rmtree(args.scratch, ignore_errors=True)  # checkpoints of an earlier run with other params
 training_args = SentenceTransformerTrainingArguments(
-    output_dir=str(args.scratch), num_train_epochs=params.epochs, per_device_train_batch_size=params.batch_size,
-    per_device_eval_batch_size=params.batch_size, learning_rate=params.lr, warmup_steps=params.warmup_ratio,
-    seed=params.seed, data_seed=params.seed, batch_sampler=BatchSamplers.NO_DUPLICATES,
+    output_dir=str(args.scratch),
+    num_train_epochs=params.epochs,
+    per_device_train_batch_size=params.batch_size,
+    per_device_eval_batch_size=params.batch_size,
+    learning_rate=params.lr,
+    warmup_steps=params.warmup_ratio,  # transformers 5: a float below 1 is a ratio of the training steps
+    seed=params.seed,
+    data_seed=params.seed,
+    batch_sampler=BatchSamplers.NO_DUPLICATES,  # a context in a batch twice would be its own negative
     eval_strategy="steps", eval_steps=params.eval_steps, logging_steps=params.eval_steps,
-    save_strategy="epoch", save_total_limit=1, report_to="none", disable_tqdm=True, **device_flags())
+    save_strategy="epoch", save_total_limit=1, report_to="none", disable_tqdm=True,
+    **training_flags(params.precision))
 loss = MatryoshkaLoss(model, MultipleNegativesRankingLoss(model), matryoshka_dims=params.matryoshka_dims)
 trainer = SentenceTransformerTrainer(model=model, args=training_args, train_dataset=train, eval_dataset=validation,
                                      loss=loss, evaluator=evaluator, callbacks=[LiveMetrics(str(args.live), CURVES)])

@@ -56,11 +56,11 @@ def tiny_profile(params: dict, model: Path) -> dict:
     """params.yaml for the tests: the real sections, sized for seconds on the CPU."""
     # 30 apps repeat a question template only ~5 times, so "template" must mean fewer.
     params["split"]["decontamination"]["max_ngram_frequency"] = 2
-    params["retriever"] |= {"base_model": str(model), "max_seq_length": 64, "matryoshka_dims": [32, 16],
+    params["train_retriever"] |= {"base_model": str(model), "max_seq_length": 64, "matryoshka_dims": [32, 16],
                             "batch_size": 8, "max_train_pairs": 48, "eval_steps": 3}
     # A random model scores every context alike: no negative would pass a 5% margin.
-    params["retriever"]["hard_negatives"] |= {"range_max": 10, "relative_margin": 0.0}
-    params["retriever_eval"] |= {"batch_size": 16}
+    params["train_retriever"]["hard_negatives"] |= {"range_max": 10, "relative_margin": 0.0}
+    params["evaluate_retriever"] |= {"batch_size": 16}
     params["train"] |= {"base_model": str(model.parent / "bert"), "max_seq_length": 64, "doc_stride": 16,
                         "epochs": 1, "batch_size": 8, "eval_steps": 3, "max_train_examples": 48}
     return params

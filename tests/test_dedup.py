@@ -26,15 +26,25 @@ def corpus(size: int) -> tuple[list[str], set[tuple[int, int]]]:
 def test_lsh_finds_the_planted_near_duplicates_and_nothing_else():
     texts, planted = corpus(2000)
     assert len(texts) > PAIRWISE_LIMIT  # the MinHash-LSH path
-    found = set(similar_pairs(texts, lambda t: word_ngrams(matching_form(t), 5), threshold=0.8, num_perm=128, bands=16))
+    found = set(similar_pairs(texts, lambda t: word_ngrams(matching_form(t), 5), threshold=0.8, num_perm=128, bands=16,
+                              bucket_window=32))
     assert found <= planted  # candidates are verified exactly: no false pairs
     assert len(found) >= 0.95 * len(planted)  # 16 bands x 8 rows: P(found | J=0.84) = 0.987
 
 
 def test_small_inputs_compare_all_pairs_exactly():
     texts, planted = corpus(30)
-    found = similar_pairs(texts, lambda t: word_ngrams(matching_form(t), 5), threshold=0.8, num_perm=128, bands=16)
+    found = similar_pairs(texts, lambda t: word_ngrams(matching_form(t), 5), threshold=0.8, num_perm=128, bands=16,
+                          bucket_window=32)
     assert set(found) == planted
+
+
+def test_a_crowded_bucket_compares_each_member_with_bucket_window_members_before_it():
+    texts = ["the same templated sentence about an application"] * (PAIRWISE_LIMIT + 12)  # one bucket in every band
+    for window in (1, 3):
+        found = similar_pairs(texts, lambda t: word_ngrams(t, 5), threshold=0.8, num_perm=128, bands=16,
+                              bucket_window=window)
+        assert found == sorted((i, j) for j in range(len(texts)) for i in range(max(0, j - window), j))
 
 
 def test_union_find_keeps_the_earliest_member_as_root():

@@ -13,7 +13,7 @@ from datasets import Dataset
 from safetensors.torch import load_file
 from transformers import AutoTokenizer
 
-from reproqa.qa import train_features
+from reproqa.reader import train_features
 
 GLOBAL_BATCH = 16
 TRAIN = {"epochs": 4, "eval_steps": 2, "early_stopping_patience": 100, "max_seq_length": 128, "doc_stride": 16,
@@ -28,7 +28,7 @@ def reader_project(root: Path, project: Path, model: Path, processes: int) -> Pa
     if processes > 1:  # how a user runs the stage on several GPUs, here on the CPU
         stages = yaml.safe_load((project / "dvc.yaml").read_text())
         stages["stages"]["train"]["cmd"] = stages["stages"]["train"]["cmd"].replace(
-            "python stages/train.py", f"torchrun --nproc_per_node {processes} stages/train.py")
+            "python -m stages.train", f"torchrun --nproc_per_node {processes} -m stages.train")
         (project / "dvc.yaml").write_text(yaml.safe_dump(stages, sort_keys=False))
     run(["dvc", "repro", "train"], project)
     return project
@@ -51,7 +51,7 @@ def test_two_gloo_processes_train_the_model_one_process_trains(pipeline, tmp_pat
     single = reader_project(root, tmp_path / "single", model_without_dropout, processes=1)
     ddp = reader_project(root, tmp_path / "ddp", model_without_dropout, processes=2)
 
-    for output in ("results/reader/predictions.json", "metrics/reader.json", "metrics/train/plots/metrics/eval/f1.tsv"):
+    for output in ("results/train/predictions.json", "metrics/train/test.json", "metrics/train/plots/metrics/eval/f1.tsv"):
         assert (ddp / output).read_text() == (single / output).read_text(), output
     losses = [[float(line.split("\t")[1]) for line in (project / "metrics/train/plots/metrics/train/loss.tsv")
                .read_text().splitlines()[1:]] for project in (single, ddp)]
@@ -63,4 +63,4 @@ def test_two_gloo_processes_train_the_model_one_process_trains(pipeline, tmp_pat
         # rounding noise left in it up to lr-sized steps, which differ. It changes no prediction.
         if name != "qa_outputs.bias":
             torch.testing.assert_close(one[name], two[name], atol=1e-5, rtol=0, msg=name)
-    assert json.loads((ddp / "metrics/reader.json").read_text())["total"] > 0
+    assert json.loads((ddp / "metrics/train/test.json").read_text())["total"] > 0

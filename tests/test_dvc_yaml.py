@@ -1,4 +1,5 @@
-"""dvc.yaml must tell the truth about each stage, or DVC silently skips reruns.
+"""dvc.yaml must tell the truth about each stage, or DVC silently skips reruns, and must follow one naming
+scheme (dvc.yaml's header): stage X = module stages.X = params section X = metrics/X/ and results/X/.
 
 A stage that reads a params section its `params:` list lacks, or imports a module its `deps:` lack,
 would not rerun when that changes (the field notes: `dvc exp run -S` then changes nothing).
@@ -11,12 +12,28 @@ from pathlib import Path
 import pytest
 import yaml
 
+from reproqa.params import SECTIONS
+
 REPO = Path(__file__).resolve().parent.parent
 STAGES = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+MODELS = {"train_retriever": "models/retriever", "train": "models/reader", "index": "models/index"}
+OTHER_SECTIONS = {"data_report": ["ingest"], "evaluate_retriever": ["train_retriever"]}  # read besides their own
 
 
 def script_of(stage: dict) -> Path:
-    return REPO / next(arg for arg in shlex.split(stage["cmd"]) if arg.startswith("stages/"))
+    """The file of the module a stage's command runs: `python -m stages.split ...` -> stages/split.py."""
+    words = shlex.split(stage["cmd"])
+    return REPO / (words[words.index("-m") + 1].replace(".", "/") + ".py")
+
+
+def path_arguments(stage: dict) -> list[str]:
+    words = shlex.split(stage["cmd"])
+    return [arg for arg in words[words.index("-m") + 2:] if "/" in arg and not arg.startswith("scratch/")]
+
+
+def declared_outputs(stage: dict) -> list[str]:
+    declared = stage.get("outs", []) + stage.get("metrics", []) + stage.get("plots", [])
+    return [next(iter(o)) if isinstance(o, dict) else o for o in declared]
 
 
 def sections_loaded(path: Path) -> set[str]:
@@ -38,10 +55,23 @@ def project_modules(path: Path, seen: set[Path] | None = None) -> set[Path]:
     return seen
 
 
-def test_every_stage_runs_a_script_of_its_own():
-    scripts = [script_of(stage) for stage in STAGES.values()]
-    assert len(set(scripts)) == len(scripts)
-    assert all(script.exists() for script in scripts)
+def missing_deps(stage: dict) -> set[Path]:
+    needed = {script_of(stage)} | project_modules(script_of(stage))
+    return needed - {REPO / dep for dep in stage["deps"]}
+
+
+@pytest.mark.parametrize("name", STAGES)
+def test_a_stage_its_module_its_params_section_and_its_outputs_share_one_name(name):
+    stage = STAGES[name]
+    assert script_of(stage) == REPO / f"stages/{name}.py"
+    assert stage["params"] == ([name] if name in SECTIONS else []) + OTHER_SECTIONS.get(name, [])
+    for out in declared_outputs(stage):  # data stages write data/; the others their model and their folders
+        assert (out.split("/")[:2] in (["metrics", name], ["results", name]) or out == MODELS.get(name)
+                or out.startswith("data/")), out
+
+
+def test_every_section_belongs_to_a_stage_of_its_name():
+    assert set(SECTIONS) <= set(STAGES)
 
 
 @pytest.mark.parametrize("name", STAGES)
@@ -49,34 +79,34 @@ def test_params_listed_are_exactly_the_sections_the_script_reads(name):
     stage = STAGES[name]
     script = script_of(stage)
     assert "params.yaml" not in script.read_text(), "read params through reproqa.params.load_params only"
-    listed = {entry for entry in stage.get("params", []) if isinstance(entry, str)}
-    assert sections_loaded(script) == listed
+    assert sections_loaded(script) == set(stage["params"])
 
 
 @pytest.mark.parametrize("name", STAGES)
 def test_code_the_stage_runs_is_in_its_deps(name):
-    stage = STAGES[name]
-    needed = {script_of(stage)} | project_modules(script_of(stage))
-    deps = {REPO / dep for dep in stage["deps"]}
-    assert needed <= deps, f"missing deps: {sorted(str(p.relative_to(REPO)) for p in needed - deps)}"
+    missing = missing_deps(STAGES[name])
+    assert not missing, f"missing deps: {sorted(str(p.relative_to(REPO)) for p in missing)}"
+
+
+def path_problems(stage: dict) -> list[str]:
+    """Outputs not under a path of the command line, and path arguments that are neither deps nor outputs."""
+    outs, arguments = declared_outputs(stage), path_arguments(stage)
+    return ([f"{out} not on the command line" for out in outs
+             if not any(out == arg or out.startswith(arg + "/") for arg in arguments)]
+            + [f"{arg} undeclared" for arg in arguments
+               if arg not in stage["deps"] and not any(o == arg or o.startswith(arg + "/") for o in outs)])
 
 
 @pytest.mark.parametrize("name", STAGES)
 def test_paths_come_from_the_command_line(name):
     """Every output lies under a path given on the stage's command line, and every path argument is
     a declared dep or output (or the folder of outputs), or a scratch folder (Trainer checkpoints)."""
-    stage = STAGES[name]
-    declared = stage.get("outs", []) + stage.get("metrics", []) + stage.get("plots", [])
-    outs = [next(iter(o)) if isinstance(o, dict) else o for o in declared]
-    arguments = [arg for arg in shlex.split(stage["cmd"])[2:] if "/" in arg and not arg.startswith("scratch/")]
-    for out in outs:
-        assert any(out == arg or out.startswith(arg + "/") for arg in arguments), f"{out} not on the command line"
-    for arg in arguments:
-        assert arg in stage["deps"] or any(o == arg or o.startswith(arg + "/") for o in outs), f"{arg} undeclared"
+    assert path_problems(STAGES[name]) == []
 
 
-def test_detects_a_section_missing_from_dvc_yaml(tmp_path):
-    """The check above can fail: a script reading a section dvc.yaml does not list is caught."""
-    script = tmp_path / "stage.py"
-    script.write_text('from reproqa.params import load_params\nload_params("split")\nload_params("clean")\n')
-    assert sections_loaded(script) != {"split"}
+def test_the_checks_fail_on_a_broken_stage():
+    """The checks above can fail: stage split with a section, a module and an input left out of dvc.yaml."""
+    broken = STAGES["split"] | {"deps": ["stages/split.py", "reproqa/params.py"], "params": ["split", "clean"]}
+    assert sections_loaded(script_of(broken)) != set(broken["params"])
+    assert {REPO / "reproqa/split.py", REPO / "reproqa/dedup.py"} <= missing_deps(broken)
+    assert path_problems(broken) == ["data/interim/cleaned.parquet undeclared", "data/benchmark undeclared"]

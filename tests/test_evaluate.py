@@ -10,13 +10,14 @@ import yaml
 from conftest import BIN, run, stage_env
 
 from reproqa.answering import Answerer
+from reproqa.index import ranking_metrics
 from reproqa.params import SECTIONS
-from reproqa.qa import qa_scores
+from reproqa.reader import qa_scores
 
 
 def test_headline_metrics_match_the_splits_and_the_reader_on_gold_contexts(pipeline):
     root, _, _ = pipeline
-    metrics = json.loads((root / "metrics/metrics.json").read_text())
+    metrics = json.loads((root / "metrics/evaluate/metrics.json").read_text())
     assert set(metrics) == {"integrated", "isolated", "retriever", "data"}
     rows = {split: pq.read_metadata(root / f"data/processed/{split}.parquet").num_rows
             for split in ("train", "validation", "test")}
@@ -25,30 +26,41 @@ def test_headline_metrics_match_the_splits_and_the_reader_on_gold_contexts(pipel
     for name in ("integrated", "isolated"):  # the headline numbers score the predictions a person reads
         scores = qa_scores([row[name] for row in rows], [row["gold"] for row in rows])
         assert metrics[name] == {"exact": round(scores["exact"], 4), "f1": round(scores["f1"], 4)}
-    assert 0 <= metrics["integrated"]["f1"] <= 100 and metrics["retriever"]["top_k"] == 3
-    assert "metrics/metrics.json" in run(["dvc", "metrics", "show"], root).stdout
+    assert metrics["retriever"]["top_k"] == 3
+    assert "metrics/evaluate/metrics.json" in run(["dvc", "metrics", "show"], root).stdout
+
+
+def test_the_retriever_table_measures_the_search_that_ask_runs(pipeline):
+    root, _, _ = pipeline
+    table = json.loads((root / "metrics/evaluate_retriever/metrics.json").read_text())
+    test = [row for row in pq.read_table(root / "data/processed/test.parquet").to_pylist() if not row["is_impossible"]]
+    for method in ("bm25", "hybrid"):
+        index = answerer_of(root, retriever=method, precision="float32").index
+        ranked = index.search([row["question"] for row in test], 100, method)[0]
+        relevant = index.ids_of([row["context"] for row in test])
+        assert ranking_metrics(ranked, relevant, 10, [1, 5, 10, 100]) == table[method], method
 
 
 def answerer_of(root, **evaluate) -> Answerer:
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    section = {name: SECTIONS[name].model_validate(params[name]) for name in ("evaluate", "retriever_eval", "train")}
-    return Answerer(root / "models/index", root / "models/retriever", root / "models/reader",
-                    section["evaluate"].model_copy(update=evaluate), section["retriever_eval"], section["train"])
+    params = SECTIONS["evaluate"].model_validate(yaml.safe_load((root / "params.yaml").read_text())["evaluate"])
+    return Answerer.load(root / "models/index", root / "models/retriever", root / "models/reader",
+                         params.model_copy(update=evaluate))
 
 
 def test_in_float32_the_reader_on_gold_contexts_scores_what_stage_train_measured(pipeline):
-    """Answerer.read post-processes as the Trainer run of stage train did: same windows, same answers. In
-    bfloat16 (evaluate.precision) both the reader and the question encoder run in bf16."""
+    """Reader.read, with the settings stage train saved beside the model, post-processes as the Trainer run
+    of stage train did: same windows, same answers. In bfloat16 (evaluate.precision) both the reader and
+    the question encoder run in bf16."""
     root, _, _ = pipeline
     test = pq.read_table(root / "data/processed/test.parquet").to_pylist()
     answerer = answerer_of(root, precision="float32")
-    read = answerer.read([row["question"] for row in test], [[row["context"]] for row in test])
+    read = answerer.reader.read([row["question"] for row in test], [[row["context"]] for row in test])
     scores = qa_scores([reading[0][0] for reading in read], [[answer["text"] for answer in row["answers"]] for row in test])
-    reader = json.loads((root / "metrics/reader.json").read_text())
+    reader = json.loads((root / "metrics/train/test.json").read_text())
     assert (round(scores["exact"], 4), round(scores["f1"], 4)) == (reader["exact"], reader["f1"])
-    assert answerer.reader.dtype == torch.float32
+    assert answerer.reader.model.dtype == torch.float32
     fast = answerer_of(root, precision="bfloat16")
-    assert fast.reader.dtype == torch.bfloat16 and fast.encoder[0].auto_model.dtype == torch.bfloat16
+    assert fast.reader.model.dtype == torch.bfloat16 and fast.index.encoder[0].auto_model.dtype == torch.bfloat16
 
 
 def test_every_test_question_has_a_readable_prediction_row(pipeline):
@@ -66,17 +78,17 @@ def test_every_test_question_has_a_readable_prediction_row(pipeline):
 
 def test_plots_are_declared_and_recall_grows_with_k(pipeline):
     root, _, _ = pipeline
-    recall = json.loads((root / "metrics/evaluate/recall_at_k.json").read_text())
+    recall = json.loads((root / "metrics/evaluate/plots/recall_at_k.json").read_text())
     assert [point["k"] for point in recall] == [1, 3, 5, 10, 20]
     assert all(a["recall"] <= b["recall"] for a, b in zip(recall, recall[1:]))
-    by_type = json.loads((root / "metrics/evaluate/f1_by_question_type.json").read_text())
+    by_type = json.loads((root / "metrics/evaluate/plots/f1_by_question_type.json").read_text())
     assert sum(group["questions"] for group in by_type) == pq.read_metadata(root / "data/processed/test.parquet").num_rows
     plots = json.loads(run(["dvc", "plots", "show", "--json"], root).stdout)["data"]
     titles = {plot_id: renderings[0]["content"]["title"]["text"] for plot_id, renderings in plots.items()}
     assert {plot_id: title for plot_id, title in titles.items() if plot_id.startswith("metrics/evaluate/")} == {
-        "metrics/evaluate/recall_at_k.json": "Recall@k of the gold context",
-        "metrics/evaluate/f1_by_question_type.json": "F1 by question type (integrated)",
-        "metrics/evaluate/f1_by_answer_length.json": "F1 by answer length (integrated)"}
+        "metrics/evaluate/plots/recall_at_k.json": "Recall@k of the gold context",
+        "metrics/evaluate/plots/f1_by_question_type.json": "F1 by question type (integrated)",
+        "metrics/evaluate/plots/f1_by_answer_length.json": "F1 by answer length (integrated)"}
     assert "metrics/train/plots/metrics/eval/f1.tsv" in plots  # the reader's curves, from DVCLive
 
 
@@ -87,7 +99,8 @@ def test_with_one_context_read_the_answer_is_the_readers_answer_on_that_context(
     answerer = answerer_of(root, top_k=1)
     rows = [json.loads(line) for line in (root / "results/evaluate/predictions.jsonl").read_text().splitlines()]
     answers = answerer.answer([row["question"] for row in rows])
-    read_alone = answerer.read([row["question"] for row in rows], [[answerer.contexts[a.retrieved[0]]] for a in answers])
+    read_alone = answerer.reader.read([row["question"] for row in rows],
+                                      [[answerer.index.contexts[a.retrieved[0]]] for a in answers])
     for row, answer, ((text, _),) in zip(rows, answers, read_alone):
         assert answer.text == text
         if answer.retrieved[0] == row["gold_context_id"]:
@@ -116,16 +129,28 @@ def test_ask_without_a_trained_pipeline_says_what_to_run(pipeline, tmp_path):
     assert result.returncode != 0 and "models/index: not found; run `dvc repro` (or `dvc pull`) first" in result.stderr
 
 
+class Given:
+    """An index and a reader that return given results, and know the three contexts."""
+
+    def __init__(self, retrieval_scores, readings):
+        self.contexts, self.titles = [f"context {i}" for i in range(3)], ["t0", "t1", "t2"]
+        self.retrieval_scores, self.readings = retrieval_scores, readings
+
+    def search(self, questions, k, method):
+        return np.array([[0, 1, 2]]), np.array([self.retrieval_scores])
+
+    def read(self, questions, contexts):
+        assert contexts == [self.contexts]
+        return [self.readings]
+
+
 def combine(readings, retrieval_scores, weight):
-    """Answerer.answer's choice for one question, with the retriever and reader replaced by given results."""
-    answerer = Answerer.__new__(Answerer)
-    answerer.contexts, answerer.titles = [f"context {i}" for i in range(3)], ["t0", "t1", "t2"]
-    answerer.evaluate = SECTIONS["evaluate"].model_validate(
-        {"retriever": "dense", "top_k": 3, "retrieval_weight": weight, "recall_at": [1], "batch_size": 1,
-         "precision": "float32"})
-    answerer.retrieve = lambda questions, k: (np.array([[0, 1, 2]]), np.array([retrieval_scores]))
-    answerer.read = lambda questions, contexts: [readings]
-    return answerer.answer(["q?"])[0]
+    """Answerer.answer's choice for one question, with the index and the reader replaced by given results."""
+    params = SECTIONS["evaluate"].model_validate(
+        {"retriever": "dense", "top_k": 3, "retrieval_weight": weight, "recall_at": [1], "ndcg_at": 10,
+         "batch_size": 1, "precision": "float32"})
+    given = Given(retrieval_scores, readings)
+    return Answerer(given, given, params).answer(["q?"])[0]
 
 
 def test_a_well_retrieved_no_answer_beats_a_span_from_a_poorly_retrieved_context():

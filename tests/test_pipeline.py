@@ -25,7 +25,7 @@ def test_every_raw_row_is_accounted_for(pipeline):
         rows(root, "data/interim/clean_quarantine.parquet"))
     removed = len(rows(root, "data/processed/removed.parquet"))
     assert raw == in_splits + quarantined + removed
-    report = json.loads((root / "metrics/data.json").read_text())["accounting"]
+    report = json.loads((root / "metrics/data_report/metrics.json").read_text())["accounting"]
     assert report == {"raw_records": raw, "in_splits": in_splits, "quarantined": quarantined,
                       "removed": removed, "unaccounted": 0}
 
@@ -68,9 +68,14 @@ def test_removed_and_quarantined_rows_say_why(pipeline):
     assert all(r["detail"].startswith("app_inventory.jsonl:") for r in quarantine)
 
 
-def stages_run_after(project, section: str, key: str, value) -> set[str]:
+def stages_run_after(project, key: str, value) -> set[str]:
+    """The stages `dvc repro` runs after params.yaml's `key` (dotted, as `dvc exp run -S` takes it) changes."""
     params = yaml.safe_load((project / "params.yaml").read_text())
-    params[section][key] = value
+    *sections, name = key.split(".")
+    inner = params
+    for section in sections:
+        inner = inner[section]
+    inner[name] = value
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     output = run(["dvc", "repro"], project).stdout
     return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
@@ -81,9 +86,9 @@ def test_second_repro_runs_nothing_and_a_param_reruns_only_what_it_touches(pipel
     project = tmp_path / "copy"
     shutil.copytree(root, project)
     assert "Data and pipelines are up to date" in run(["dvc", "repro"], project).stdout
-    assert stages_run_after(project, "evaluate", "top_k", 2) == {"evaluate"}
-    assert stages_run_after(project, "retriever_eval", "hybrid", "weighted") == {"evaluate_retriever", "evaluate"}
-    assert stages_run_after(project, "split", "seed", 7) == {
+    assert stages_run_after(project, "evaluate.top_k", 2) == {"evaluate"}
+    assert stages_run_after(project, "index.fusion.method", "weighted") == {"index", "evaluate_retriever", "evaluate"}
+    assert stages_run_after(project, "split.seed", 7) == {
         "split", "data_report", "train_retriever", "evaluate_retriever", "train", "index", "evaluate"}
 
 

@@ -1,122 +1,128 @@
-"""The reader stage on the tiny model, as `dvc repro` ran it in the pipeline fixture."""
-
-import json
-import os
-import shutil
-import signal
-import subprocess
-import time
-from pathlib import Path
-
-import pyarrow.parquet as pq
-import yaml
-from conftest import run, stage_env
-from transformers import AutoModelForQuestionAnswering
-
-from reproqa.checkpoints import last_complete_checkpoint
+"""The reader (reproqa.reader): features, post-processing, scores and training, with the real (bundled,
+uncased) tokenizer."""
 
 
-def test_reader_writes_model_predictions_and_scores(pipeline):
-    root, _, _ = pipeline
-    model = AutoModelForQuestionAnswering.from_pretrained(root / "models/reader")
-    assert (root / "models/reader/model.safetensors").exists() and model.config.hidden_size == 32
-    test = {r["id"]: r for r in pq.read_table(root / "data/processed/test.parquet").to_pylist()}
-    predictions = json.loads((root / "results/reader/predictions.json").read_text())
-    nbest = json.loads((root / "results/reader/nbest.json").read_text())
-    assert set(predictions) == set(test) == set(nbest)
-    assert all(p == "" or p in test[i]["context"] for i, p in predictions.items())  # spans of their context
-    scores = json.loads((root / "metrics/reader.json").read_text())
-    assert {"exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1", "bleu", "rougeL"} <= set(scores)
-    assert scores["total"] == len(test) and 0 <= scores["f1"] <= 100
+import numpy as np
+import pytest
+from transformers import AutoTokenizer
+
+from reproqa.models import resolve_model
+from reproqa.reader import ReaderSettings, eval_features, postprocess, qa_scores, train_features
+
+CONTEXT = ("atlas billing hub is registered under system id 48213. it is owned by the payments platform team. "
+           "it runs in aws eu-west-1. its data lives in postgresql 15. support requests go to anna keller.")
+ANSWER = "payments platform"
 
 
-def test_reader_curves_are_logged(pipeline):
-    root, _, _ = pipeline
-    f1 = (root / "metrics/train/plots/metrics/eval/f1.tsv").read_text().splitlines()
-    assert f1[0] == "step\tf1" and len(f1) >= 2
+@pytest.fixture(scope="module")
+def tokenizer():
+    return AutoTokenizer.from_pretrained(resolve_model("all-MiniLM-L6-v2"))
 
 
-def test_lora_trains_adapters_and_saves_a_merged_model(pipeline, tmp_path):
-    root, _, _ = pipeline
-    project = tmp_path / "lora"
-    shutil.copytree(root, project)
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    params["train"]["lora"] |= {"enabled": True, "r": 4, "alpha": 8}
-    (project / "params.yaml").write_text(yaml.safe_dump(params))
-    run(["dvc", "repro", "train"], project)
-    saved = sorted(p.name for p in (project / "models/reader").iterdir())
-    assert "model.safetensors" in saved and "adapter_config.json" not in saved  # adapters merged into the model
-    model = AutoModelForQuestionAnswering.from_pretrained(project / "models/reader")
-    assert model.config.hidden_size == 32
-    assert json.loads((project / "metrics/reader.json").read_text())["total"] > 0
+def examples(answers):
+    return {"id": ["q1"], "question": ["which team owns atlas billing hub?"], "context": [CONTEXT],
+            "answers": [answers]}
 
 
-def _longer_training(root: Path, project: Path) -> Path:
-    """A copy of the tiny project whose reader trains for ~250 steps, with a checkpoint every 10."""
-    shutil.copytree(root, project, ignore=shutil.ignore_patterns("scratch"))
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    params["train"] |= {"epochs": 15, "eval_steps": 10, "early_stopping_patience": 1000}
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    return project
+def test_windows_label_the_answer_where_it_fits_and_cls_elsewhere(tokenizer):
+    answer = [{"text": ANSWER, "answer_start": CONTEXT.index(ANSWER)}]
+    features = train_features(tokenizer, examples(answer), max_seq_length=32, doc_stride=8)
+    assert len(features["input_ids"]) > 2  # the context was cut into overlapping windows
+    labelled = [(s, e) for s, e in zip(features["start_positions"], features["end_positions"]) if s != 0]
+    assert labelled  # some window holds the whole answer...
+    for window, (start, end) in enumerate(zip(features["start_positions"], features["end_positions"])):
+        if start:
+            assert tokenizer.decode(features["input_ids"][window][start : end + 1]) == ANSWER
+    assert len(labelled) < len(features["input_ids"])  # ...and the others point at CLS (0)
+    unanswerable = train_features(tokenizer, examples([]), max_seq_length=32, doc_stride=8)
+    assert set(unanswerable["start_positions"]) == {0} == set(unanswerable["end_positions"])
 
 
-def test_a_killed_run_resumes_and_ends_as_an_uninterrupted_run(pipeline, tmp_path):
-    root, _, _ = pipeline
-    uninterrupted = _longer_training(root, tmp_path / "uninterrupted")
-    run(["dvc", "repro", "train"], uninterrupted)
-
-    killed = _longer_training(root, tmp_path / "killed")
-    stage = subprocess.Popen(["dvc", "repro", "train"], cwd=killed, env=stage_env(), start_new_session=True,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    while last_complete_checkpoint(killed / "scratch/train") is None:
-        assert stage.poll() is None, "the stage ended before its first checkpoint"
-        time.sleep(0.05)
-    os.killpg(stage.pid, signal.SIGKILL)  # dvc and the training process, as a crash or `kill -9` would
-    assert stage.wait() == -signal.SIGKILL
-    assert not (killed / "models/reader").exists()
-
-    resumed = run(["dvc", "repro", "train"], killed).stdout
-    assert "train: resuming from scratch/train/checkpoint-10" in resumed
-    for output in ("models/reader/model.safetensors", "results/reader/predictions.json", "metrics/reader.json",
-                   "metrics/train/plots/metrics/eval/f1.tsv", "metrics/train/plots/metrics/train/loss.tsv"):
-        assert (killed / output).read_bytes() == (uninterrupted / output).read_bytes(), output
-    assert run(["dvc", "status", "train"], killed).stdout.strip() == "Data and pipelines are up to date."
-
-
-def test_only_a_checkpoint_saved_to_the_end_is_resumed(tmp_path):
-    for step, complete in ((10, True), (20, True), (30, False)):  # a kill while checkpoint-30 was written
-        (tmp_path / f"checkpoint-{step}").mkdir()
-        if complete:
-            (tmp_path / f"checkpoint-{step}/trainer_state.json").write_text(json.dumps({"global_step": step}))
-    assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-20")
-    assert last_complete_checkpoint(tmp_path / "missing") is None
+def test_postprocessing_maps_logits_back_to_context_characters(tokenizer):
+    features = eval_features(tokenizer, examples([]), max_seq_length=32, doc_stride=8)
+    rows = [{"example_id": i, "offset_mapping": o} for i, o in zip(features["example_id"], features["offset_mapping"])]
+    start_char = CONTEXT.index(ANSWER)
+    starts = np.full((len(rows), 32), -10.0)
+    ends = np.full((len(rows), 32), -10.0)
+    for window, row in enumerate(rows):
+        offsets = row["offset_mapping"]
+        for token, offset in enumerate(offsets):
+            if offset and offset[0] == start_char:
+                starts[window, token] = 5.0
+            if offset and offset[1] == start_char + len(ANSWER):
+                ends[window, token] = 5.0
+    example = [{"id": "q1", "context": CONTEXT}]
+    v2 = ReaderSettings(max_seq_length=32, doc_stride=8, n_best=5, max_answer_length=10, allow_unanswerable=True,
+                        null_score_diff_threshold=0.0)
+    predictions, nbest = postprocess(example, rows, starts, ends, v2)
+    assert predictions == {"q1": ANSWER} and nbest["q1"][0]["answer_start"] == start_char
+    starts[:, 0] = ends[:, 0] = 9.0  # the null score (CLS) now beats every span
+    assert postprocess(example, rows, starts, ends, v2)[0] == {"q1": ""}
+    v1 = ReaderSettings(**{**v2.__dict__, "allow_unanswerable": False})  # SQuAD v1.1: always a span
+    assert postprocess(example, rows, starts, ends, v1)[0] == {"q1": ANSWER}
+    too_short = ReaderSettings(**{**v1.__dict__, "max_answer_length": 1})  # "payments platform" is 2 tokens
+    assert postprocess(example, rows, starts, ends, too_short)[0]["q1"] not in ("", ANSWER)
 
 
-def test_checkpoints_of_other_params_data_or_code_are_cleared_not_resumed(tmp_path, monkeypatch):
-    from pydantic import BaseModel
+def test_scores_follow_the_official_squad_rules():
+    result = qa_scores(["The Broncos!", "denver", "", "something"],
+                       [["Denver Broncos", "broncos"], ["Denver Broncos"], [], []])
+    assert result["HasAns_exact"] == 50.0  # "The Broncos!" normalises to "broncos"
+    assert result["HasAns_f1"] == pytest.approx((100 + 100 * 2 * 1 * 0.5 / 1.5) / 2)
+    assert result["NoAns_exact"] == 50.0 and result["total"] == 4 and result["HasAns_total"] == 2
+    assert 0 < result["bleu"] <= 100 and 0 < result["rougeL"] <= 100
 
-    import reproqa.checkpoints as checkpoints
 
-    class Params(BaseModel):
-        lr: float
+def test_prediction_batches_keep_window_order_under_length_grouping(tmp_path, tokenizer):
+    """transformers 5 length-groups evaluation too; reordered logits gave ~5% EM on the sample."""
+    from datasets import Dataset
+    from transformers import AutoModelForQuestionAnswering, DataCollatorWithPadding, TrainingArguments
 
-    package, scratch, data = tmp_path / "package", tmp_path / "scratch", tmp_path / "train.parquet"
-    package.mkdir(), data.write_text("rows")
-    (package / "qa.py").write_text("LOSS = 'masked'")
-    monkeypatch.setattr(checkpoints, "PACKAGE", package)
-    script = tmp_path / "train.py"
-    script.write_text("print('train')")
-    first = checkpoints.fingerprint(Params(lr=1e-4), str(script), data)
-    assert checkpoints.resumable_checkpoint(scratch, first) is None  # nothing to resume yet
-    (scratch / "checkpoint-10").mkdir()
-    (scratch / "checkpoint-10/trainer_state.json").write_text("{}")
-    assert checkpoints.resumable_checkpoint(scratch, first) == str(scratch / "checkpoint-10")
+    from reproqa.reader import SpanTrainer
 
-    (package / "qa.py").write_text("LOSS = 'unmasked'")
-    assert checkpoints.fingerprint(Params(lr=1e-4), str(script), data) != first
-    (package / "qa.py").write_text("LOSS = 'masked'")
-    assert checkpoints.fingerprint(Params(lr=3e-5), str(script), data) != first
-    data.write_text("other rows")
-    other = checkpoints.fingerprint(Params(lr=1e-4), str(script), data)
-    assert other != first
-    assert checkpoints.resumable_checkpoint(scratch, other) is None and not (scratch / "checkpoint-10").exists()
+    texts = [" ".join(["word"] * n) for n in (3, 40, 7, 60, 1, 25, 12, 50)]
+    windows = Dataset.from_dict(dict(tokenizer(texts)))
+    args = TrainingArguments(output_dir=str(tmp_path), per_device_eval_batch_size=2, report_to="none",
+                             train_sampling_strategy="group_by_length")
+    model = AutoModelForQuestionAnswering.from_pretrained(resolve_model("all-MiniLM-L6-v2"))
+    trainer = SpanTrainer(model=model, args=args, data_collator=DataCollatorWithPadding(tokenizer))
+    lengths = [int(batch["attention_mask"].sum(1)[i]) for batch in trainer.get_test_dataloader(windows)
+               for i in range(len(batch["attention_mask"]))]
+    assert lengths == [len(ids) for ids in windows["input_ids"]]
+
+
+def test_training_order_depends_only_on_seed_and_epoch(tokenizer):
+    """DDP processes and a resumed run must draw the same batches, whatever the global RNG did before."""
+    import torch
+    from datasets import Dataset
+
+    from reproqa.reader import EpochSeededLengthGroupedSampler
+
+    windows = Dataset.from_dict(dict(tokenizer([" ".join(["word"] * (n % 17 + 1)) for n in range(40)])))
+    sampler = EpochSeededLengthGroupedSampler(4, windows, seed=7)
+    first = list(sampler)
+    torch.manual_seed(123), torch.rand(10)  # another process, or a resumed one, with other RNG state
+    assert list(EpochSeededLengthGroupedSampler(4, windows, seed=7)) == first == list(sampler)
+    sampler.set_epoch(1)
+    assert list(sampler) != first and sorted(list(sampler)) == sorted(first) == list(range(40))
+    lengths = [len(windows[i]["input_ids"]) for i in first]
+    assert lengths[0] == max(lengths)  # length-grouped: the longest batch comes first
+
+
+def test_a_windows_loss_does_not_depend_on_the_padding_of_its_batch(tmp_path, tokenizer):
+    import torch
+    from transformers import AutoModelForQuestionAnswering, DataCollatorWithPadding, TrainingArguments
+
+    from reproqa.reader import SpanTrainer
+
+    short = dict(tokenizer("which team?", "the payments team."), start_positions=6, end_positions=6)
+    long = dict(tokenizer("which team?", CONTEXT), start_positions=9, end_positions=10)
+    torch.manual_seed(0)
+    model = AutoModelForQuestionAnswering.from_pretrained(resolve_model("all-MiniLM-L6-v2")).eval()
+    trainer = SpanTrainer(model=model, args=TrainingArguments(output_dir=str(tmp_path), report_to="none"))
+    collate = DataCollatorWithPadding(tokenizer)
+    alone = trainer.compute_loss(model, collate([short]))
+    together = trainer.compute_loss(model, collate([short, long]))
+    assert torch.allclose(together, (alone + trainer.compute_loss(model, collate([long]))) / 2, atol=1e-5)
+    model_loss = model(**collate([short, long])).loss  # the model's own loss counts padding positions
+    assert not torch.allclose(together, model_loss, atol=1e-3)

@@ -1,5 +1,5 @@
 """The retriever stages on the tiny model (trained, saved, reloaded, evaluated by `dvc repro` in the
-pipeline fixture), and the ranking helpers they share."""
+pipeline fixture), and the search index they are measured through (reproqa.index)."""
 
 import hashlib
 import json
@@ -10,7 +10,8 @@ import pytest
 from sentence_transformers import SentenceTransformer
 
 from conftest import run
-from reproqa.retrieval import BM25, dense_search, fuse, ranking_metrics, truncate
+from reproqa.index import BM25, Index, fuse, ranking_metrics, scale, truncate
+from reproqa.params import Fusion
 
 METRICS = {"ndcg@10", "mrr@10", "recall@1", "recall@5", "recall@10", "recall@100"}
 
@@ -25,11 +26,13 @@ def test_trained_model_is_saved_as_safetensors_and_reloads(pipeline):
 
 def test_evaluation_compares_every_retriever_on_the_same_queries(pipeline):
     root, _, _ = pipeline
-    report = json.loads((root / "metrics/retriever.json").read_text())
+    report = json.loads((root / "metrics/evaluate_retriever/metrics.json").read_text())
     assert set(report) == {"queries", "corpus", "bm25", "base", "fine_tuned_32", "fine_tuned_16", "hybrid"}
     assert report["queries"] > 10 and report["corpus"] > report["queries"] / 10
     for name in ("bm25", "base", "fine_tuned_32", "fine_tuned_16", "hybrid"):
-        assert set(report[name]) == METRICS and all(0 <= v <= 1 for v in report[name].values())
+        assert set(report[name]) == METRICS
+        recall = [report[name][f"recall@{k}"] for k in (1, 5, 10, 100)]
+        assert recall == sorted(recall) and report[name]["mrr@10"] <= report[name]["ndcg@10"] <= recall[2]
     assert report["bm25"]["ndcg@10"] > 0.5  # the sample's questions name their application
 
 
@@ -55,24 +58,60 @@ def test_training_twice_gives_the_same_model(pipeline, tmp_path):
 
 def test_ranking_metrics_for_known_ranks():
     indices = np.array([[7, 1, 2], [3, 7, 1], [1, 2, 3]])
-    metrics = ranking_metrics(indices, relevant=np.array([7, 7, 7]))  # ranks 1, 2, not found
+    metrics = ranking_metrics(indices, relevant=np.array([7, 7, 7]), ndcg_at=10, recall_at=[1, 5])  # ranks 1, 2, none
     assert metrics["recall@1"] == pytest.approx(1 / 3, abs=1e-4) and metrics["recall@5"] == pytest.approx(2 / 3, abs=1e-4)
     assert metrics["mrr@10"] == pytest.approx((1 + 1 / 2) / 3, abs=1e-4)
     assert metrics["ndcg@10"] == pytest.approx((1 + 1 / np.log2(3)) / 3, abs=1e-4)
+    assert ranking_metrics(indices, np.array([7, 7, 7]), ndcg_at=1, recall_at=[1])["ndcg@1"] == pytest.approx(1 / 3, abs=1e-4)
 
 
-def test_bm25_and_dense_search_rank_the_obvious_document_first():
+class Embeddings:
+    """A stand-in for the sentence-transformers encoder: fixed vectors per text."""
+
+    def __init__(self, vectors: dict[str, list[float]]):
+        self.vectors = vectors
+
+    def encode(self, texts, normalize_embeddings: bool, **kwargs):
+        vectors = np.array([self.vectors[t] for t in texts], dtype=np.float32)
+        return truncate(vectors, vectors.shape[1]) if normalize_embeddings else vectors
+
+
+def test_the_index_searches_dense_bm25_and_hybrid_and_round_trips(tmp_path):
     corpus = ["atlas billing hub is owned by payments", "cobalt claims portal runs in dublin", "nothing here"]
-    indices, _ = BM25(corpus).search(["who owns atlas billing hub?", "where does cobalt claims portal run?"], k=3)
-    assert indices[:, 0].tolist() == [0, 1]
-    embeddings = truncate(np.array([[1.0, 0.0, 5.0], [0.0, 1.0, 5.0], [1.0, 1.0, -5.0]]), 2)
-    found, scores = dense_search(embeddings[:1], embeddings, k=3)
-    assert found[0].tolist() == [0, 2, 1] and scores[0, 0] == pytest.approx(1.0)
+    vectors = {corpus[0]: [1.0, 0.0, 5.0], corpus[1]: [0.0, 1.0, 5.0], corpus[2]: [1.0, 1.0, -5.0],
+               "who owns atlas billing hub?": [1.0, 0.0, 5.0], "where does cobalt claims portal run?": [0.0, 1.0, 5.0]}
+    fusion = Fusion(method="rrf", rrf_k=60, dense_weight=0.5, candidates=3)
+    index = Index.build(corpus, ["a", "b", "c"], Embeddings(vectors), batch_size=2, fusion=fusion)
+    questions = ["who owns atlas billing hub?", "where does cobalt claims portal run?"]
+    for method in ("dense", "bm25", "hybrid"):
+        assert index.search(questions, 3, method)[0][:, 0].tolist() == [0, 1], method
+    ids, scores = index.search(questions[:1], 3, "dense")
+    assert ids[0].tolist() == [0, 1, 2] and scores[0, 0] == pytest.approx(1.0)
+    assert index.truncated(2).search(questions[:1], 3, "dense")[0][0].tolist() == [0, 2, 1]  # first 2 values only
+    index.save(tmp_path / "index")
+    loaded = Index.load(tmp_path / "index", Embeddings(vectors), batch_size=2)
+    assert (loaded.contexts, loaded.titles, loaded.fusion) == (corpus, ["a", "b", "c"], fusion)
+    for method in ("dense", "bm25", "hybrid"):
+        for got, expected in zip(loaded.search(questions, 3, method), index.search(questions, 3, method)):
+            np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+def test_truncation_keeps_unit_length():
+    cut = truncate(np.array([[3.0, 4.0, 12.0]]), 2)
+    np.testing.assert_allclose(cut, [[0.6, 0.8]])
 
 
 def test_fusion_combines_both_rankings():
     bm25 = (np.array([[0, 1, 2]]), np.array([[9.0, 1.0, 0.5]]))
     dense = (np.array([[1, 2, 0]]), np.array([[0.9, 0.8, 0.1]]))
-    assert fuse([bm25, dense], "rrf", 3, 60, [0.5, 0.5])[0][0].tolist() == [1, 0, 2]
-    assert fuse([bm25, dense], "weighted", 3, 60, [0.8, 0.2])[0][0].tolist() == [0, 1, 2]
-    assert fuse([bm25, dense], "weighted", 3, 60, [0.2, 0.8])[0][0].tolist() == [1, 2, 0]
+    fusion = lambda method, dense_weight: Fusion(method=method, rrf_k=60, dense_weight=dense_weight, candidates=3)
+    assert fuse(bm25, dense, fusion("rrf", 0.5), 3)[0][0].tolist() == [1, 0, 2]
+    assert fuse(bm25, dense, fusion("weighted", 0.2), 3)[0][0].tolist() == [0, 1, 2]
+    assert fuse(bm25, dense, fusion("weighted", 0.8), 3)[0][0].tolist() == [1, 2, 0]
+    ids, scores = fuse(bm25, dense, fusion("rrf", 0.5), 5)  # fewer contexts found than asked for
+    assert ids[0, 3:].tolist() == [-1, -1] and scores[0, 3:].tolist() == [0.0, 0.0]
+
+
+def test_scale_gives_the_best_of_a_list_1_even_when_all_scores_tie():
+    assert scale(np.array([3.0, 2.0, 1.0])).tolist() == [1.0, 0.5, 0.0]
+    assert scale(np.array([5.0, 5.0])).tolist() == [1.0, 1.0]

@@ -5,7 +5,7 @@ import sys
 
 import pyarrow.parquet as pq
 
-from conftest import REPO, run
+from conftest import REPO, run, stage_env
 from reproqa.records import offsets_hold, write_all
 
 CONTEXT = "policy text: we share data with advertisers and with analytics providers for reporting."
@@ -22,9 +22,11 @@ def split(tmp_path, rows: list[dict]) -> tuple[dict, list[dict]]:
     (tmp_path / "bench").mkdir()
     (tmp_path / "bench/app_inventory_benchmark.jsonl").write_text("")
     write_all(tmp_path / "cleaned.parquet", rows)
-    run([sys.executable, str(REPO / "stages/split.py"), "--rows", "cleaned.parquet", "--benchmark-dir", "bench",
-         "--out-dir", "out", "--removed", "out/removed.parquet", "--stats", "out/stats.json"], tmp_path)
-    kept = {r["id"]: r for s in ("train", "validation", "test") for r in pq.read_table(tmp_path / f"out/{s}.parquet").to_pylist()}
+    run([sys.executable, "-m", "stages.split", "--rows", "cleaned.parquet", "--benchmark-dir", "bench",
+         "--out-dir", "out", "--removed", "out/removed.parquet", "--stats", "out/stats.json"], tmp_path,
+        env=stage_env() | {"PYTHONPATH": str(REPO)})  # run as a module, from the folder holding params.yaml
+    kept = {r["id"]: r for s in ("train", "validation", "test")
+            for r in pq.read_table(tmp_path / f"out/{s}.parquet").to_pylist()}
     return kept, pq.read_table(tmp_path / "out/removed.parquet").to_pylist()
 
 

@@ -57,7 +57,7 @@ def teammate_a(pipeline_root: Path, a: Path, env: dict, local_config: list[str],
     for name, change in EXPERIMENTS.items():
         run(["dvc", "exp", "run", "-n", name, "-S", change], a)
         if name == "top-k-2":
-            shutil.copy(a / "metrics/metrics.json", a.parent / "top_k_2.json")
+            shutil.copy(a / "metrics/evaluate/metrics.json", a.parent / "top_k_2.json")
         back_to_the_commit(a)  # each experiment starts from the commit
     for name in EXPERIMENTS:
         run(["dvc", "exp", "apply", name], a)
@@ -92,7 +92,7 @@ def pull_into_fresh_clone(a: Path, b: Path, env: dict, local_config: list[str]) 
 
     run(["dvc", "exp", "pull", "origin", "top-k-2"], b, env=env)  # the git ref from A, its outputs from DVC
     run(["dvc", "exp", "apply", "top-k-2"], b)
-    assert (b / "metrics/metrics.json").read_text() == (a.parent / "top_k_2.json").read_text()
+    assert (b / "metrics/evaluate/metrics.json").read_text() == (a.parent / "top_k_2.json").read_text()
     assert "Data and pipelines are up to date" in run(["dvc", "status"], b).stdout
     back_to_the_commit(b)
 

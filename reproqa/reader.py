@@ -1,0 +1,313 @@
+"""The reader: extractive QA features, training, post-processing and inference, as the reference
+transformers run_qa.py does them.
+
+Stage train fine-tunes it (SpanTrainer on train_features) and saves, next to the weights, the settings it
+reads with (inference.json: windows and post-processing); `Reader` loads both, so stage evaluate and
+`reproqa ask` read contexts exactly as the model was validated, without the train params.
+
+Features: question + context windows of max_seq_length tokens overlapping by doc_stride, with offset
+mappings; a window that does not hold the whole answer (or an unanswerable question) is labelled at CLS.
+Post-processing: the n-best (start, end) pairs over all windows of an example, skipping spans outside the
+context, reversed or longer than max_answer_length; with unanswerable questions allowed, the answer is ""
+when the best null score (CLS) beats the best span by more than the threshold (SQuAD v2).
+"""
+
+import json
+from dataclasses import asdict, dataclass
+from functools import cache, partial
+from pathlib import Path
+
+import evaluate
+import numpy as np
+import torch
+from torch.nn.functional import cross_entropy
+from torch.utils.data import SequentialSampler
+from datasets import Dataset
+from transformers import AutoModelForQuestionAnswering, AutoTokenizer, Trainer
+from transformers.trainer_pt_utils import LengthGroupedSampler
+
+from reproqa.errors import UserError
+from reproqa.models import device
+
+COLUMNS = ["id", "question", "context", "answers"]  # what the reader reads of a split
+
+
+class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
+    """Length-grouped batches in an order drawn from (seed, epoch) alone.
+
+    transformers 5 draws the order from the global torch RNG, which DDP processes consume differently: from
+    the second epoch on, the processes' shards overlapped and some windows were never trained on (measured
+    with 2 gloo processes). With the order fixed by (seed, epoch), every process shards the same order, and
+    a run resumed in a later epoch replays that epoch's order.
+    """
+
+    def __init__(self, batch_size: int, dataset, seed: int):
+        super().__init__(batch_size, dataset=dataset, model_input_name="input_ids")
+        self.seed, self.epoch = seed, 0
+
+    def set_epoch(self, epoch: int):
+        self.epoch = epoch
+
+    def __iter__(self):
+        self.generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        return super().__iter__()
+
+
+class SpanTrainer(Trainer):
+    """The Trainer for span extraction, with three changes that make a run independent of how windows are
+    batched, padded and spread over processes (DDP), and of where it was resumed:
+    - training batches are length-grouped in an order drawn from (seed, epoch) (EpochSeededLengthGroupedSampler);
+    - the loss is taken over real tokens only. AutoModelForQuestionAnswering's own loss also spreads softmax
+      mass over padding positions, so with dynamic padding a window's loss depended on the longest window
+      batched with it (measured: 4.885 vs 4.872 for the same 16 windows in one batch or two);
+    - evaluation and prediction batches keep the dataset's order: post-processing needs the logits in window
+      order, and transformers 5 length-groups evaluation batches too under group_by_length.
+    """
+
+    def _get_train_sampler(self, train_dataset=None):
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+        return EpochSeededLengthGroupedSampler(
+            self.args.train_batch_size * self.args.gradient_accumulation_steps, dataset, seed)
+
+    def _get_eval_sampler(self, eval_dataset):
+        return SequentialSampler(eval_dataset)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        inputs = dict(inputs)
+        starts, ends = inputs.pop("start_positions"), inputs.pop("end_positions")
+        outputs = model(**inputs)
+        padding = inputs["attention_mask"] == 0
+        loss = sum(cross_entropy(logits.masked_fill(padding, torch.finfo(logits.dtype).min), positions)
+                   for logits, positions in ((outputs.start_logits, starts), (outputs.end_logits, ends))) / 2
+        return (loss, outputs) if return_outputs else loss
+
+
+SETTINGS = "inference.json"  # in the reader's model folder, next to config.json
+
+
+@dataclass(frozen=True)
+class ReaderSettings:
+    """How the reader cuts contexts into windows and turns logits into an answer: the train params that
+    matter at inference time, saved with the model."""
+
+    max_seq_length: int  # tokens per window (question + context)
+    doc_stride: int  # overlap of consecutive windows of a long context
+    n_best: int  # start and end candidates per window
+    max_answer_length: int  # tokens
+    allow_unanswerable: bool  # SQuAD v2: "" when the null score beats the best span by more than...
+    null_score_diff_threshold: float  # ...this
+
+    @classmethod
+    def of(cls, params) -> "ReaderSettings":
+        """The settings in the train params (reproqa.params.TrainParams)."""
+        return cls(**{name: getattr(params, name) for name in cls.__dataclass_fields__})
+
+    def save(self, folder: Path) -> None:
+        (Path(folder) / SETTINGS).write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, folder: Path) -> "ReaderSettings":
+        return cls(**json.loads((Path(folder) / SETTINGS).read_text()))
+
+
+def windows(tokenizer, examples: dict, max_seq_length: int, doc_stride: int):
+    """Question + context windows of max_seq_length tokens overlapping by doc_stride, with the offset of
+    each token and the example each window comes from (overflow_to_sample_mapping)."""
+    return tokenizer(
+        examples["question"], examples["context"], truncation="only_second", max_length=max_seq_length,
+        stride=doc_stride, return_overflowing_tokens=True, return_offsets_mapping=True)
+
+
+def train_features(tokenizer, examples: dict, max_seq_length: int, doc_stride: int) -> dict:
+    """Batched `datasets.map` function: tokenized windows with start/end positions."""
+    encoded = windows(tokenizer, examples, max_seq_length, doc_stride)
+    starts, ends = [], []
+    for window, offsets in enumerate(encoded["offset_mapping"]):
+        example = encoded["overflow_to_sample_mapping"][window]
+        cls = encoded["input_ids"][window].index(tokenizer.cls_token_id)
+        answers = examples["answers"][example]
+        sequence = encoded.sequence_ids(window)
+        context_tokens = [i for i, s in enumerate(sequence) if s == 1]
+        if not answers:
+            starts.append(cls), ends.append(cls)
+            continue
+        start_char = answers[0]["answer_start"]  # train on the first gold answer, as the references do
+        end_char = start_char + len(answers[0]["text"])
+        first, last = context_tokens[0], context_tokens[-1]
+        if offsets[first][0] > start_char or offsets[last][1] < end_char:
+            starts.append(cls), ends.append(cls)  # the answer is not (wholly) in this window
+            continue
+        start = next(i for i in context_tokens if offsets[i][1] > start_char)
+        end = next(i for i in reversed(context_tokens) if offsets[i][0] < end_char)
+        starts.append(start), ends.append(end)
+    encoded["start_positions"], encoded["end_positions"] = starts, ends
+    encoded.pop("offset_mapping"), encoded.pop("overflow_to_sample_mapping")
+    return encoded
+
+
+def eval_features(tokenizer, examples: dict, max_seq_length: int, doc_stride: int) -> dict:
+    """Batched `datasets.map` function: windows keeping their example id and the offsets of context tokens
+    (None elsewhere), so predicted token spans map back to characters of the context."""
+    encoded = windows(tokenizer, examples, max_seq_length, doc_stride)
+    encoded["example_id"] = []
+    for window in range(len(encoded["input_ids"])):
+        sequence = encoded.sequence_ids(window)
+        encoded["example_id"].append(examples["id"][encoded["overflow_to_sample_mapping"][window]])
+        encoded["offset_mapping"][window] = [
+            offset if sequence[i] == 1 else None for i, offset in enumerate(encoded["offset_mapping"][window])]
+    encoded.pop("overflow_to_sample_mapping")
+    return encoded
+
+
+def postprocess(examples: list[dict], features: list[dict], start_logits: np.ndarray, end_logits: np.ndarray,
+                settings: ReaderSettings) -> tuple[dict[str, str], dict[str, list[dict]]]:
+    """(prediction per example id, n-best list per example id) from the logits of each feature (window)."""
+    n_best, max_answer_length = settings.n_best, settings.max_answer_length
+    features_of: dict[str, list[int]] = {}  # example id -> its features' positions
+    for index, feature in enumerate(features):
+        features_of.setdefault(feature["example_id"], []).append(index)
+    predictions, nbest = {}, {}
+    for example in examples:
+        candidates, null_score = [], None
+        for index in features_of.get(example["id"], []):
+            starts, ends, offsets = start_logits[index], end_logits[index], features[index]["offset_mapping"]
+            score = float(starts[0] + ends[0])  # CLS: "no answer in this window"
+            null_score = score if null_score is None else min(null_score, score)
+            for start in np.argsort(starts)[::-1][:n_best]:
+                for end in np.argsort(ends)[::-1][:n_best]:
+                    if (start >= len(offsets) or end >= len(offsets) or offsets[start] is None
+                            or offsets[end] is None or len(offsets[start]) < 2 or len(offsets[end]) < 2
+                            or end < start or end - start + 1 > max_answer_length):
+                        continue
+                    first, last = offsets[start][0], offsets[end][1]
+                    candidates.append({"text": example["context"][first:last], "answer_start": first,
+                                       "score": float(starts[start] + ends[end])})
+        candidates = sorted(candidates, key=lambda c: -c["score"])[:n_best]
+        best = candidates[0] if candidates else {"text": "", "score": float("-inf")}
+        null_wins = null_score is not None and null_score - best["score"] > settings.null_score_diff_threshold
+        predictions[example["id"]] = "" if settings.allow_unanswerable and null_wins else best["text"]
+        nbest[example["id"]] = candidates + ([{"text": "", "score": null_score}] if settings.allow_unanswerable else [])
+    return predictions, nbest
+
+
+@cache
+def _scores_module():
+    return evaluate.load(str(Path(__file__).resolve().parent / "evaluate_modules/qa_scores"))
+
+
+def qa_scores(predictions: list[str], references: list[list[str]]) -> dict:
+    """EM and F1 (with HasAns/NoAns; an empty reference list is an unanswerable question), BLEU and ROUGE-L,
+    from the project's own evaluate module, loaded from its local path (the Hub's cannot load offline)."""
+    return _scores_module().compute(predictions=predictions, references=references)
+
+
+def scores(examples: list[dict], predictions: dict[str, str]) -> dict:
+    """qa_scores of the predictions for `examples` (rows with id and answers)."""
+    return qa_scores([predictions[e["id"]] for e in examples], [[a["text"] for a in e["answers"]] for e in examples])
+
+
+def rounded(metrics: dict) -> dict:
+    """Scores as the metrics files hold them: 4 decimal places (a change below that is no change).
+
+    >>> rounded({"exact": 66.66666666, "total": 3})
+    {'exact': 66.6667, 'total': 3}
+    """
+    return {name: round(value, 4) if isinstance(value, float) else value for name, value in metrics.items()}
+
+
+@dataclass
+class EvalSet:
+    """A split prepared for scoring: its examples, their features (example id and offsets, for
+    `postprocess`) and the model's inputs for those features, in the same order."""
+
+    examples: list[dict]
+    features: list[dict]
+    inputs: Dataset
+
+    @classmethod
+    def of(cls, path: Path, tokenizer, settings: ReaderSettings) -> "EvalSet":
+        examples = Dataset.from_parquet(str(path), columns=COLUMNS)
+        features = examples.map(partial(eval_features, tokenizer, max_seq_length=settings.max_seq_length,
+                                        doc_stride=settings.doc_stride), batched=True, remove_columns=COLUMNS)
+        return cls(examples.to_list(), features.to_list(), features.remove_columns(["example_id", "offset_mapping"]))
+
+
+class ReaderTrainer(SpanTrainer):
+    """SpanTrainer whose evaluation is EM/F1 on an EvalSet. They need every window of an example
+    post-processed together, which the Trainer's compute_metrics cannot do; the reference run_qa.py
+    overrides evaluate() the same way. `eval_set` is what the Trainer validates on during training."""
+
+    def __init__(self, *args, eval_set: EvalSet, settings: ReaderSettings, **kwargs):
+        super().__init__(*args, eval_dataset=eval_set.inputs, **kwargs)
+        self.eval_set, self.settings = eval_set, settings
+
+    def answer(self, eval_set: EvalSet) -> tuple[dict[str, str], dict[str, list[dict]]]:
+        """(prediction, n-best list) per example id of `eval_set`."""
+        start_logits, end_logits = self.predict(eval_set.inputs).predictions  # every DDP process takes part
+        return postprocess(eval_set.examples, eval_set.features, start_logits, end_logits, self.settings)
+
+    def evaluate(self, eval_dataset: EvalSet | None = None, ignore_keys=None, metric_key_prefix="eval"):
+        eval_set = eval_dataset if eval_dataset is not None else self.eval_set
+        predictions = self.answer(eval_set)[0]
+        metrics = {f"{metric_key_prefix}_{k}": v for k, v in scores(eval_set.examples, predictions).items()}
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
+
+
+@torch.inference_mode()
+def span_logits(model, tokenizer, examples: dict, settings: ReaderSettings,
+                batch_size: int) -> tuple[list[dict], list[np.ndarray], list[np.ndarray]]:
+    """Features (eval_features) of `examples` (columns id, question, context) and each one's start and end
+    logits, unpadded, for `postprocess`. Plain inference, no Trainer: stage evaluate and `reproqa ask`."""
+    encoded = eval_features(tokenizer, examples, settings.max_seq_length, settings.doc_stride)
+    features = [{"example_id": i, "offset_mapping": o} for i, o in zip(encoded["example_id"], encoded["offset_mapping"])]
+    starts, ends = [], []
+    for first in range(0, len(features), batch_size):
+        batch = tokenizer.pad({name: encoded[name][first:first + batch_size] for name in tokenizer.model_input_names
+                               if name in encoded}, return_tensors="pt").to(model.device)
+        output = model(**batch)
+        for row, length in enumerate(batch["attention_mask"].sum(dim=1).tolist()):
+            starts.append(output.start_logits[row, :length].float().cpu().numpy())
+            ends.append(output.end_logits[row, :length].float().cpu().numpy())
+    return features, starts, ends
+
+
+class Reader:
+    """A trained reader (stage train's model folder) that answers each question from each of its contexts,
+    with the settings stage train saved beside it.
+
+    >>> reader = Reader(Path("models/reader"), precision="float32", batch_size=32)  # doctest: +SKIP
+    >>> reader.read(["who owns atlas billing hub?"], [["atlas billing hub is owned by core banking."]])  # doctest: +SKIP
+    [[('core banking', 13.2)]]
+    """
+
+    def __init__(self, folder: Path, precision: str, batch_size: int):
+        if not (Path(folder) / SETTINGS).exists():
+            raise UserError(f"{folder}: no trained reader here; run `dvc repro` (or `dvc pull`) first")
+        self.settings = ReaderSettings.load(folder)
+        self.batch_size = batch_size
+        self.tokenizer = AutoTokenizer.from_pretrained(folder)
+        self.model = AutoModelForQuestionAnswering.from_pretrained(folder, dtype=getattr(torch, precision))
+        self.model = self.model.to(device()).eval()
+
+    def read(self, questions: list[str], contexts: list[list[str]]) -> list[list[tuple[str, float]]]:
+        """For each question, for each of its contexts: (answer, the reader's score of it): a span and its
+        score, or "" and the null score (-inf in SQuAD v1.1 mode when no span fits)."""
+        pairs = {"id": [], "question": [], "context": []}
+        for q, (question, candidates) in enumerate(zip(questions, contexts)):
+            for c, context in enumerate(candidates):
+                pairs["id"].append(f"{q}:{c}"), pairs["question"].append(question), pairs["context"].append(context)
+        features, starts, ends = span_logits(self.model, self.tokenizer, pairs, self.settings, self.batch_size)
+        examples = [{"id": i, "context": c} for i, c in zip(pairs["id"], pairs["context"])]
+        predictions, nbest = postprocess(examples, features, starts, ends, self.settings)
+        readings = []
+        for q, candidates in enumerate(contexts):
+            row = []
+            for c in range(len(candidates)):
+                text, listed = predictions[f"{q}:{c}"], nbest[f"{q}:{c}"]
+                null = next((n["score"] for n in listed if n["text"] == "" and n["score"] is not None), -np.inf)
+                row.append((text, listed[0]["score"] if text else null))
+            readings.append(row)
+        return readings

@@ -1,0 +1,132 @@
+"""The reader stage on the tiny model, as `dvc repro` ran it in the pipeline fixture."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import yaml
+from conftest import run, stage_env
+from transformers import AutoModelForQuestionAnswering
+
+from reproqa.checkpoints import last_complete_checkpoint
+from reproqa.reader import ReaderSettings, qa_scores
+
+
+def test_reader_writes_model_predictions_and_scores(pipeline):
+    root, _, _ = pipeline
+    model = AutoModelForQuestionAnswering.from_pretrained(root / "models/reader")
+    assert (root / "models/reader/model.safetensors").exists() and model.config.hidden_size == 32
+    test = {r["id"]: r for r in pq.read_table(root / "data/processed/test.parquet").to_pylist()}
+    predictions = json.loads((root / "results/train/predictions.json").read_text())
+    nbest = json.loads((root / "results/train/nbest.json").read_text())
+    assert set(predictions) == set(test) == set(nbest)
+    assert all(p == "" or p in test[i]["context"] for i, p in predictions.items())  # spans of their context
+    scores = json.loads((root / "metrics/train/test.json").read_text())
+    assert {"exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1", "bleu", "rougeL"} <= set(scores)
+    assert scores["total"] == len(test)
+    assert {k: scores[k] for k in ("exact", "f1")} == {k: round(v, 4) for k, v in qa_scores(
+        [predictions[i] for i in test], [[a["text"] for a in test[i]["answers"]] for i in test]).items() if k in ("exact", "f1")}
+
+
+def test_the_model_folder_holds_the_settings_it_reads_with(pipeline):
+    root, _, _ = pipeline
+    params = yaml.safe_load((root / "params.yaml").read_text())["train"]
+    settings = ReaderSettings.load(root / "models/reader")
+    assert settings == ReaderSettings(**{name: params[name] for name in ReaderSettings.__dataclass_fields__})
+
+
+def test_reader_curves_are_logged(pipeline):
+    root, _, _ = pipeline
+    f1 = (root / "metrics/train/plots/metrics/eval/f1.tsv").read_text().splitlines()
+    assert f1[0] == "step\tf1" and len(f1) >= 2
+
+
+def test_lora_trains_adapters_and_saves_a_merged_model(pipeline, tmp_path):
+    root, _, _ = pipeline
+    project = tmp_path / "lora"
+    shutil.copytree(root, project)
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["train"]["lora"] |= {"enabled": True, "r": 4, "alpha": 8}
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    run(["dvc", "repro", "train"], project)
+    saved = sorted(p.name for p in (project / "models/reader").iterdir())
+    assert "model.safetensors" in saved and "adapter_config.json" not in saved  # adapters merged into the model
+    model = AutoModelForQuestionAnswering.from_pretrained(project / "models/reader")
+    assert model.config.hidden_size == 32
+    assert json.loads((project / "metrics/train/test.json").read_text())["total"] > 0
+
+
+def _longer_training(root: Path, project: Path) -> Path:
+    """A copy of the tiny project whose reader trains for ~250 steps, with a checkpoint every 10."""
+    shutil.copytree(root, project, ignore=shutil.ignore_patterns("scratch"))
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["train"] |= {"epochs": 15, "eval_steps": 10, "early_stopping_patience": 1000}
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return project
+
+
+def test_a_killed_run_resumes_and_ends_as_an_uninterrupted_run(pipeline, tmp_path):
+    root, _, _ = pipeline
+    uninterrupted = _longer_training(root, tmp_path / "uninterrupted")
+    run(["dvc", "repro", "train"], uninterrupted)
+
+    killed = _longer_training(root, tmp_path / "killed")
+    stage = subprocess.Popen(["dvc", "repro", "train"], cwd=killed, env=stage_env(), start_new_session=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while last_complete_checkpoint(killed / "scratch/train") is None:
+        assert stage.poll() is None, "the stage ended before its first checkpoint"
+        time.sleep(0.05)
+    os.killpg(stage.pid, signal.SIGKILL)  # dvc and the training process, as a crash or `kill -9` would
+    assert stage.wait() == -signal.SIGKILL
+    assert not (killed / "models/reader").exists()
+
+    resumed = run(["dvc", "repro", "train"], killed).stdout
+    assert "train: resuming from scratch/train/checkpoint-10" in resumed
+    for output in ("models/reader/model.safetensors", "results/train/predictions.json", "metrics/train/test.json",
+                   "metrics/train/plots/metrics/eval/f1.tsv", "metrics/train/plots/metrics/train/loss.tsv"):
+        assert (killed / output).read_bytes() == (uninterrupted / output).read_bytes(), output
+    assert run(["dvc", "status", "train"], killed).stdout.strip() == "Data and pipelines are up to date."
+
+
+def test_only_a_checkpoint_saved_to_the_end_is_resumed(tmp_path):
+    for step, complete in ((10, True), (20, True), (30, False)):  # a kill while checkpoint-30 was written
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        if complete:
+            (tmp_path / f"checkpoint-{step}/trainer_state.json").write_text(json.dumps({"global_step": step}))
+    assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-20")
+    assert last_complete_checkpoint(tmp_path / "missing") is None
+
+
+def test_checkpoints_of_other_params_data_or_code_are_cleared_not_resumed(tmp_path, monkeypatch):
+    from pydantic import BaseModel
+
+    import reproqa.checkpoints as checkpoints
+
+    class Params(BaseModel):
+        lr: float
+
+    package, scratch, data = tmp_path / "package", tmp_path / "scratch", tmp_path / "train.parquet"
+    package.mkdir(), data.write_text("rows")
+    (package / "qa.py").write_text("LOSS = 'masked'")
+    monkeypatch.setattr(checkpoints, "PACKAGE", package)
+    script = tmp_path / "train.py"
+    script.write_text("print('train')")
+    first = checkpoints.fingerprint(Params(lr=1e-4), str(script), data)
+    assert checkpoints.resumable_checkpoint(scratch, first) is None  # nothing to resume yet
+    (scratch / "checkpoint-10").mkdir()
+    (scratch / "checkpoint-10/trainer_state.json").write_text("{}")
+    assert checkpoints.resumable_checkpoint(scratch, first) == str(scratch / "checkpoint-10")
+
+    (package / "qa.py").write_text("LOSS = 'unmasked'")
+    assert checkpoints.fingerprint(Params(lr=1e-4), str(script), data) != first
+    (package / "qa.py").write_text("LOSS = 'masked'")
+    assert checkpoints.fingerprint(Params(lr=3e-5), str(script), data) != first
+    data.write_text("other rows")
+    other = checkpoints.fingerprint(Params(lr=1e-4), str(script), data)
+    assert other != first
+    assert checkpoints.resumable_checkpoint(scratch, other) is None and not (scratch / "checkpoint-10").exists()
