@@ -20,7 +20,10 @@ $(INSTALLED): requirements.lock pyproject.toml
 repro: $(INSTALLED)
 	dvc repro
 
+# Lint and format first (seconds; configured in pyproject.toml), then the tests.
 test: $(INSTALLED)
+	ruff check .
+	ruff format --check .
 	python -m pytest
 
 # A teammate's data, models and run cache from the default remote (.dvc/config), without retraining.

@@ -4,8 +4,8 @@ numbers of contexts read (k) and retrieval weights, with and without "no answer"
     python benchmarks/answer_combination.py [--project .] [--k 1 3 5] [--weights 0 1 2 5 10 20]
 
 Each question's top contexts are retrieved and read once (reproqa.answering.Answerer); each setting then
-runs Answerer.combine, the choice `reproqa ask` makes, on those readings. "spans only" drops the null candidates (a context's
-"no answer" never wins; "" only when no context gives a span).
+runs Answerer.combine, the choice `reproqa ask` makes, on those readings. "spans only" drops the null
+candidates (a context's "no answer" never wins; "" only when no context gives a span).
 """
 
 import argparse
@@ -23,7 +23,8 @@ REPO = Path(__file__).resolve().parent.parent
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--project", type=Path, default=REPO)
 parser.add_argument("--k", type=int, nargs="+", default=[1, 3, 5])
-parser.add_argument("--weights", type=float, nargs="+", default=[args = parser.parse_args()
+parser.add_argument("--weights", type=float, nargs="+", default=[0, 1, 2, 5, 10, 20])
+args = parser.parse_args()
 evaluate = load_params("evaluate", args.project / "params.yaml")
 models = args.project / "models"
 answerer = Answerer.load(models / "index", models / "retriever", models / "reader", evaluate)
@@ -41,9 +42,15 @@ for k in args.k:
         answerer.params = evaluate.model_copy(update={"retrieval_weight": weight})
         results = []
         for spans_only in (True, False):
-            answers = [answerer.combine(question, row[:k], [float(s) for s in row_scores[:len(row[:k])]],
-                                        [(text, score if text or not spans_only else -np.inf) for text, score in reading[:k]])
-                       for question, row, row_scores, reading in zip(questions, retrieved, scores, readings)]
+            answers = [
+                answerer.combine(
+                    question,
+                    row[:k],
+                    [float(s) for s in row_scores[: len(row[:k])]],
+                    [(text, score if text or not spans_only else -np.inf) for text, score in reading[:k]],
+                )
+                for question, row, row_scores, reading in zip(questions, retrieved, scores, readings)
+            ]
             found = qa_scores([a.text for a in answers], golds)
             results.append(f"{found['exact']:.1f} / {found['f1']:.1f}")
         print(f"| {k} | {weight:g} | {results[0]} | {results[1]} |")

@@ -36,7 +36,7 @@ def squad_corpus(path: Path, size: int, questions: int) -> tuple[list[str], list
         for first in range(len(sentences) - 1):
             if len(contexts) >= size:
                 break
-            contexts.setdefault(" ".join(sentences[first:first + 2]), title)
+            contexts.setdefault(" ".join(sentences[first : first + 2]), title)
     if len(contexts) < size:
         raise SystemExit(f"{path} gives only {len(contexts)} contexts, fewer than --contexts {size}")
     texts = list(contexts)[:size]  # the paragraphs first
@@ -66,7 +66,9 @@ def main() -> None:
         built = load_params("index", params)  # as stage index builds it
         Index.build(contexts, titles, load_encoder(retriever), built.batch_size, built.fusion).save(index)
     else:
-        questions = pq.read_table(args.project / "data/processed/test.parquet")["question"].to_pylist()[:args.questions]
+        questions = pq.read_table(args.project / "data/processed/test.parquet")["question"].to_pylist()[
+            : args.questions
+        ]
     answerer = Answerer.load(index, retriever, args.reader or args.project / "models/reader", evaluate)
     top_k = args.top_k or evaluate.top_k
     for question in questions[:5]:  # warm-up: first calls allocate and pick kernels
@@ -81,9 +83,12 @@ def main() -> None:
         retrieval.append(middle - start)
         total.append(end - middle)
     ms = np.array(total) * 1000
-    print(f"{len(answerer.index.contexts)} contexts, {len(questions)} questions, {evaluate.retriever} top {top_k}, {evaluate.precision}: "
-          f"p50 {np.percentile(ms, 50):.1f} ms, p95 {np.percentile(ms, 95):.1f} ms, mean {ms.mean():.1f} ms "
-          f"(retrieval alone: p50 {np.percentile(np.array(retrieval) * 1000, 50):.1f} ms)")
+    print(
+        f"{len(answerer.index.contexts)} contexts, {len(questions)} questions, {evaluate.retriever} top {top_k}, "
+        f"{evaluate.precision}: "
+        f"p50 {np.percentile(ms, 50):.1f} ms, p95 {np.percentile(ms, 95):.1f} ms, mean {ms.mean():.1f} ms "
+        f"(retrieval alone: p50 {np.percentile(np.array(retrieval) * 1000, 50):.1f} ms)"
+    )
 
 
 if __name__ == "__main__":

@@ -8,7 +8,13 @@ import argparse
 import json
 from pathlib import Path
 
-from transformers import AutoModelForQuestionAnswering, AutoTokenizer, DataCollatorWithPadding, TrainingArguments, set_seed
+from transformers import (
+    AutoModelForQuestionAnswering,
+    AutoTokenizer,
+    DataCollatorWithPadding,
+    TrainingArguments,
+    set_seed,
+)
 
 from reproqa.models import resolve_model
 from reproqa.params import load_params
@@ -27,7 +33,12 @@ tokenizer = AutoTokenizer.from_pretrained(resolve_model(params.base_model))
 model = AutoModelForQuestionAnswering.from_pretrained(resolve_model(params.base_model))
 settings = ReaderSettings.of(params)
 test = EvalSet.of(args.test, tokenizer, settings)
-trainer = ReaderTrainer(model=model, data_collator=DataCollatorWithPadding(tokenizer), eval_set=test, settings=settings,
-                        args=TrainingArguments(output_dir="/tmp/reader_untrained", report_to="none"))
+trainer = ReaderTrainer(
+    model=model,
+    data_collator=DataCollatorWithPadding(tokenizer),
+    eval_set=test,
+    settings=settings,
+    args=TrainingArguments(output_dir="/tmp/reader_untrained", report_to="none"),
+)
 found = scores(test.examples, trainer.answer(test)[0])
 print(json.dumps({k: round(v, 2) for k, v in found.items()}, indent=1))

@@ -59,9 +59,13 @@ def workspace(work: Path, datasets: Path, raw: str, benchmark: str | None, overr
             target = target[parent]
         target[key] = yaml.safe_load(value)
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for command in (["git", "init", "-q"], ["dvc", "init", "-q"], ["dvc", "config", "core.analytics", "false"],
-                    ["git", "add", "-A"], ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost",
-                                           "commit", "-qm", "workspace"]):  # DVCLive needs a commit
+    for command in (
+        ["git", "init", "-q"],
+        ["dvc", "init", "-q"],
+        ["dvc", "config", "core.analytics", "false"],
+        ["git", "add", "-A"],
+        ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm", "workspace"],
+    ):  # DVCLive needs a commit
         subprocess.run(command, cwd=work, check=True)
     return work
 
@@ -73,8 +77,12 @@ def check(work: Path) -> dict:
             broken += not offsets_hold(row)
             contexts.setdefault(row["context"], set()).add(split)
             titles.setdefault(row["title"], set()).add(split)
-    return {"broken_offsets": broken, "contexts_in_two_splits": sum(len(s) > 1 for s in contexts.values()),
-            "titles_in_two_splits": sum(len(s) > 1 for s in titles.values()), "titles": len(titles)}
+    return {
+        "broken_offsets": broken,
+        "contexts_in_two_splits": sum(len(s) > 1 for s in contexts.values()),
+        "titles_in_two_splits": sum(len(s) > 1 for s in titles.values()),
+        "titles": len(titles),
+    }
 
 
 def main() -> None:
@@ -96,23 +104,30 @@ def main() -> None:
         seconds = time.perf_counter() - start
         report = json.loads((work / "metrics/data_report/metrics.json").read_text())
         results[name] = {"seconds": round(seconds, 1), "report": report, "checks": check(work)}
-        for key, path in (("retriever", "evaluate_retriever/metrics.json"), ("reader", "train/test.json"),
-                          ("metrics", "evaluate/metrics.json")):  # the last: stage evaluate's headline numbers
+        for key, path in (
+            ("retriever", "evaluate_retriever/metrics.json"),
+            ("reader", "train/test.json"),
+            ("metrics", "evaluate/metrics.json"),
+        ):  # the last: stage evaluate's headline numbers
             if (work / "metrics" / path).exists():
                 results[name][key] = json.loads((work / "metrics" / path).read_text())
     (args.work / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    print("| run | raw | quarantined | exact dup | near dup | contaminated | train / val / test | groups "
-          "| offsets broken | contexts or titles in 2 splits | dvc repro s |")
+    print(
+        "| run | raw | quarantined | exact dup | near dup | contaminated | train / val / test | groups "
+        "| offsets broken | contexts or titles in 2 splits | dvc repro s |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, result in results.items():
         report, checks, removed = result["report"], result["checks"], result["report"]["split"]["removed"]
         rows = report["split"]["rows"]
-        print(f"| {name} | {report['raw_records']} | {report['accounting']['quarantined']} "
-              f"({', '.join(f'{k} {v}' for k, v in report['ingest']['quarantined'].items()) or '-'}) "
-              f"| {removed.get('exact_duplicate', 0)} | {removed.get('near_duplicate', 0)} "
-              f"| {removed.get('contaminated', 0)} | {rows['train']} / {rows['validation']} / {rows['test']} "
-              f"| {report['split']['groups']} | {checks['broken_offsets']} "
-              f"| {checks['contexts_in_two_splits']} / {checks['titles_in_two_splits']} | {result['seconds']} |")
+        print(
+            f"| {name} | {report['raw_records']} | {report['accounting']['quarantined']} "
+            f"({', '.join(f'{k} {v}' for k, v in report['ingest']['quarantined'].items()) or '-'}) "
+            f"| {removed.get('exact_duplicate', 0)} | {removed.get('near_duplicate', 0)} "
+            f"| {removed.get('contaminated', 0)} | {rows['train']} / {rows['validation']} / {rows['test']} "
+            f"| {report['split']['groups']} | {checks['broken_offsets']} "
+            f"| {checks['contexts_in_two_splits']} / {checks['titles_in_two_splits']} | {result['seconds']} |"
+        )
     for name, result in results.items():
         if "retriever" in result:
             retriever = result["retriever"]
@@ -124,20 +139,30 @@ def main() -> None:
     for name, result in results.items():
         if "reader" in result:  # the reader on the test split, gold contexts
             reader = result["reader"]
-            print(f"\n{name}: reader on {reader['total']} test questions (gold context), dvc repro "
-                  f"{result['seconds']} s\n\n| EM | F1 | HasAns EM/F1 (n) | NoAns EM (n) | BLEU | ROUGE-L |\n|---|---|---|---|---|---|")
-            has = f"{reader.get('HasAns_exact', 0):.1f} / {reader.get('HasAns_f1', 0):.1f} ({reader.get('HasAns_total', 0)})"
+            print(
+                f"\n{name}: reader on {reader['total']} test questions (gold context), dvc repro "
+                f"{result['seconds']} s\n\n| EM | F1 | HasAns EM/F1 (n) | NoAns EM (n) | BLEU | ROUGE-L |\n"
+                "|---|---|---|---|---|---|"
+            )
+            has = (
+                f"{reader.get('HasAns_exact', 0):.1f} / {reader.get('HasAns_f1', 0):.1f} "
+                f"({reader.get('HasAns_total', 0)})"
+            )
             no = f"{reader['NoAns_exact']:.1f} ({reader['NoAns_total']})" if reader.get("NoAns_total") else "-"
-            print(f"| {reader['exact']:.1f} | {reader['f1']:.1f} | {has} | {no} | {reader['bleu']:.1f} "
-                  f"| {reader['rougeL']:.1f} |")
+            print(
+                f"| {reader['exact']:.1f} | {reader['f1']:.1f} | {has} | {no} | {reader['bleu']:.1f} "
+                f"| {reader['rougeL']:.1f} |"
+            )
     for name, result in results.items():
         if "metrics" in result:  # end to end: retrieve from the whole corpus, then read
             m = result["metrics"]
-            print(f"\n{name}: end to end, {m['data']['test']} test questions, {m['data']['contexts']} contexts\n\n"
-                  f"| integrated EM / F1 | isolated EM / F1 | retriever NDCG@10 | Recall@{m['retriever']['top_k']} |\n"
-                  f"|---|---|---|---|\n| {m['integrated']['exact']:.1f} / {m['integrated']['f1']:.1f} "
-                  f"| {m['isolated']['exact']:.1f} / {m['isolated']['f1']:.1f} | {m['retriever']['ndcg@10']:.3f} "
-                  f"| {m['retriever']['recall@top_k']:.3f} |")
+            print(
+                f"\n{name}: end to end, {m['data']['test']} test questions, {m['data']['contexts']} contexts\n\n"
+                f"| integrated EM / F1 | isolated EM / F1 | retriever NDCG@10 | Recall@{m['retriever']['top_k']} |\n"
+                f"|---|---|---|---|\n| {m['integrated']['exact']:.1f} / {m['integrated']['f1']:.1f} "
+                f"| {m['isolated']['exact']:.1f} / {m['isolated']['f1']:.1f} | {m['retriever']['ndcg@10']:.3f} "
+                f"| {m['retriever']['recall@top_k']:.3f} |"
+            )
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
     python benchmarks/scale.py [--rows 1000000] [--work benchmarks/out/scale]
 
 The rows come from the sample generator (reproqa/sample_data.py) at scale, with the same noise. Each stage
-runs as `dvc.yaml` runs it; we record wall seconds and the peak RSS summed over its processes. The baselines do one library's
-core job on the same data, with none of the pipeline's bookkeeping:
+runs as `dvc.yaml` runs it; we record wall seconds and the peak RSS summed over its processes. The
+baselines do one library's core job on the same data, with none of the pipeline's bookkeeping:
   orjson+pyarrow   parse the JSONL and write Parquet                      (floor for ingest)
   pyarrow.compute  NFKC + lowercase + whitespace collapse, vectorised     (floor for clean)
   pandas           duplicated() on normalised question + context          (floor for exact duplicates)
@@ -13,9 +13,9 @@ core job on the same data, with none of the pipeline's bookkeeping:
 """
 
 import argparse
+import contextlib
 import json
 import shlex
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,10 +37,8 @@ def timed(command: list[str], cwd: Path) -> tuple[float, float, str]:
         process = psutil.Popen(command, cwd=cwd, stdout=out, stderr=err, text=True)
         peak = 0
         while process.poll() is None:
-            try:
+            with contextlib.suppress(psutil.Error):  # a worker may end between listing and reading it
                 peak = max(peak, sum(p.memory_info().rss for p in [process, *process.children(recursive=True)]))
-            except psutil.Error:  # a worker ended between listing and reading it
-                pass
             time.sleep(0.05)
         seconds = time.perf_counter() - start
         out.seek(0), err.seek(0)
@@ -72,13 +70,12 @@ def baseline(name: str, work: Path) -> str:
         records = []
         with open(work / "data/raw/app_inventory.jsonl", "rb") as lines:
             for line in lines:
-                try:
+                with contextlib.suppress(orjson.JSONDecodeError):
                     records.append(orjson.loads(line))
-                except orjson.JSONDecodeError:
-                    pass
         fields = ("query", "context", "answer")  # the minimum a plain load must check to build a table
-        table = pa.Table.from_pylist([r for r in records if isinstance(r, dict) and all(
-            isinstance(r.get(f), str | None) for f in fields)])
+        table = pa.Table.from_pylist(
+            [r for r in records if isinstance(r, dict) and all(isinstance(r.get(f), str | None) for f in fields)]
+        )
         pq.write_table(table, work / "baseline.parquet", compression="zstd")
         return f"{len(records)} records"
     table = pq.read_table(work / "data/interim/ingested.parquet", columns=["question", "context"])
@@ -92,9 +89,13 @@ def baseline(name: str, work: Path) -> str:
     if name == "pandas":
         import pyarrow.compute as pc
 
-        keys = pc.binary_join_element_wise(*(
-            pc.utf8_lower(pc.replace_substring_regex(pc.utf8_normalize(table[c], "NFKC"), r"[\W_]+", " "))
-            for c in ("question", "context")), "\x1f")
+        keys = pc.binary_join_element_wise(
+            *(
+                pc.utf8_lower(pc.replace_substring_regex(pc.utf8_normalize(table[c], "NFKC"), r"[\W_]+", " "))
+                for c in ("question", "context")
+            ),
+            "\x1f",
+        )
         duplicates = int(pa.chunked_array(keys).to_pandas().duplicated().sum())
         return f"{duplicates} exact duplicates"
     from reproqa.text import matching_form, word_ngrams
@@ -147,8 +148,10 @@ def main() -> None:
     for stage in STAGES:
         seconds, mib, output = timed(shlex.split(stages[stage]["cmd"]), args.work)
         results[stage] = {"seconds": seconds, "peak_rss_mib": round(mib), "output": output}
-        print(f"{stage}: {seconds:.1f} s, {args.rows / seconds:,.0f} rows/s, peak RSS {mib:,.0f} MiB | {output}",
-              flush=True)
+        print(
+            f"{stage}: {seconds:.1f} s, {args.rows / seconds:,.0f} rows/s, peak RSS {mib:,.0f} MiB | {output}",
+            flush=True,
+        )
     total = sum(r["seconds"] for r in results.values())
     peak = max(r["peak_rss_mib"] for r in results.values())
     print(f"ingest -> clean -> split: {total:.1f} s, {args.rows / total:,.0f} rows/s, peak RSS {peak:,} MiB")

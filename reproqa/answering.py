@@ -30,6 +30,7 @@ from reproqa.index import Index, load_encoder, scale
 from reproqa.params import EvaluateParams
 from reproqa.reader import Reader
 
+
 @dataclass
 class Answer:
     question: str
@@ -59,18 +60,22 @@ class Answerer:
             if not path.exists():
                 raise UserError(f"{path}: not found; run `dvc repro` (or `dvc pull`) first")
         encoder = load_encoder(retriever, params.precision) if params.retriever != "bm25" else None
-        return cls(Index.load(index, encoder, params.batch_size), Reader(reader, params.precision, params.batch_size),
-                   params)
+        return cls(
+            Index.load(index, encoder, params.batch_size), Reader(reader, params.precision, params.batch_size), params
+        )
 
     def answer(self, questions: list[str], top_k: int | None = None) -> list[Answer]:
         ids, scores = self.index.search(questions, top_k or self.params.top_k, self.params.retriever)
         retrieved = [[int(i) for i in row if i >= 0] for row in ids]
         readings = self.reader.read(questions, [[self.index.contexts[i] for i in row] for row in retrieved])
-        return [self.combine(question, row, [float(s) for s in row_scores[:len(row)]], reading)
-                for question, row, row_scores, reading in zip(questions, retrieved, scores, readings)]
+        return [
+            self.combine(question, row, [float(s) for s in row_scores[: len(row)]], reading)
+            for question, row, row_scores, reading in zip(questions, retrieved, scores, readings)
+        ]
 
-    def combine(self, question: str, retrieved: list[int], retrieval_scores: list[float],
-                reading: list[tuple[str, float]]) -> Answer:
+    def combine(
+        self, question: str, retrieved: list[int], retrieval_scores: list[float], reading: list[tuple[str, float]]
+    ) -> Answer:
         """The answer to one question from its retrieved contexts and the reader's outcome on each."""
         scaled = scale(np.array(retrieval_scores, dtype=np.float64))
         combined = [score + self.params.retrieval_weight * r for (_, score), r in zip(reading, scaled)]
@@ -78,8 +83,12 @@ class Answerer:
         spanned = best is not None and reading[best][0] != ""  # else: unanswerable from these contexts
         context = retrieved[best] if spanned else None
         return Answer(
-            question=question, text=reading[best][0] if spanned else "",
-            score=round(float(combined[best]), 4) if best is not None else None, context_id=context,
+            question=question,
+            text=reading[best][0] if spanned else "",
+            score=round(float(combined[best]), 4) if best is not None else None,
+            context_id=context,
             title=self.index.titles[context] if spanned else None,
             context=self.index.contexts[context] if spanned else None,
-            retrieved=retrieved, retrieval_scores=[round(s, 4) for s in retrieval_scores])
+            retrieved=retrieved,
+            retrieval_scores=[round(s, 4) for s in retrieval_scores],
+        )

@@ -15,7 +15,6 @@ import xxhash
 from accelerate import PartialState
 from pydantic import BaseModel
 
-
 PACKAGE = Path(__file__).resolve().parent
 
 

@@ -52,8 +52,12 @@ def questions(args: argparse.Namespace):
 def ask(args: argparse.Namespace) -> None:
     from reproqa.answering import Answerer  # loads torch: only once a command needs it
 
-    answerer = Answerer.load(args.project / INDEX, args.project / RETRIEVER, args.project / READER,
-                             load_params("evaluate", args.project / "params.yaml"))
+    answerer = Answerer.load(
+        args.project / INDEX,
+        args.project / RETRIEVER,
+        args.project / READER,
+        load_params("evaluate", args.project / "params.yaml"),
+    )
     for question in questions(args):
         start = time.perf_counter()
         answer = answerer.answer([question], args.top_k)[0]
@@ -61,8 +65,9 @@ def ask(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="reproqa", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="reproqa", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     project = argparse.ArgumentParser(add_help=False)
     project.add_argument("--project", type=Path, default=Path("."), help="the project root (default: .)")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -70,8 +75,11 @@ def main(argv: list[str] | None = None) -> None:
     ask_parser.add_argument("question", nargs="?", help="without one: read questions from the terminal or stdin")
     ask_parser.add_argument("--top-k", type=int, default=None, help="contexts to read (default: evaluate.top_k)")
     ask_parser.add_argument("--json", action="store_true", help="one JSON object per answer")
-    commands.add_parser("experiments", parents=[project], help="dvc exp show: changed params, headline metrics; "
-                        "other options go to dvc exp show (--md, -A, -n 5...)")
+    commands.add_parser(
+        "experiments",
+        parents=[project],
+        help="dvc exp show: changed params, headline metrics; other options go to dvc exp show (--md, -A, -n 5...)",
+    )
     report_parser = commands.add_parser("report", parents=[project], help="a pull request's Markdown report")
     report_parser.add_argument("--base", default="main", help="the revision to compare with (default: main)")
     report_parser.add_argument("--target", help="a revision (default: the working tree)")
@@ -86,9 +94,11 @@ def main(argv: list[str] | None = None) -> None:
             ask(args)
         elif args.command == "experiments":
             from reproqa.review import experiments
+
             experiments(args.project, passed_on)
         else:
             from reproqa.review import write_report
+
             print(write_report(args.project, args.base, args.target, args.out))
     except UserError as error:
         sys.exit(f"reproqa: {error}")

@@ -140,8 +140,9 @@ class ContaminationIndex:
             if found := {g for g in word_ngrams(form, self.n) if g in self.rows_with}:
                 hits[index] = found
                 frequency.update(found)
-        informative = {row: {g for g in ngrams if frequency[g] <= self.max_frequency}
-                       for row, ngrams in self.ngrams_of.items()}
+        informative = {
+            row: {g for g in ngrams if frequency[g] <= self.max_frequency} for row, ngrams in self.ngrams_of.items()
+        }
         leaked = {}
         for index, found in hits.items():
             rows = {row for g in found if frequency[g] <= self.max_frequency for row in self.rows_with[g]}

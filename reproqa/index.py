@@ -48,8 +48,9 @@ def load_encoder(folder: str | Path, precision: str = "float32") -> SentenceTran
 
 def encode(encoder: SentenceTransformer, texts: list[str], batch_size: int) -> np.ndarray:
     """Unit-length float32 embeddings, one row per text: inner products are cosine similarities."""
-    embeddings = encoder.encode(texts, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True,
-                                show_progress_bar=False)
+    embeddings = encoder.encode(
+        texts, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
+    )
     return embeddings.astype(np.float32)
 
 
@@ -70,8 +71,9 @@ def scale(scores: np.ndarray) -> np.ndarray:
     return (scores - low) / (high - low) if high > low else np.ones_like(scores, dtype=np.float64)
 
 
-def fuse(sparse: tuple[np.ndarray, np.ndarray], dense: tuple[np.ndarray, np.ndarray], fusion: Fusion,
-         k: int) -> tuple[np.ndarray, np.ndarray]:
+def fuse(
+    sparse: tuple[np.ndarray, np.ndarray], dense: tuple[np.ndarray, np.ndarray], fusion: Fusion, k: int
+) -> tuple[np.ndarray, np.ndarray]:
     """The hybrid ranking of a BM25 and a dense ranking, weighted 1 - dense_weight and dense_weight.
 
     rrf: reciprocal rank fusion, sum of weight / (rrf_k + rank) (Cormack et al.; rrf_k = 60 there).
@@ -84,8 +86,11 @@ def fuse(sparse: tuple[np.ndarray, np.ndarray], dense: tuple[np.ndarray, np.ndar
     for question in range(sparse[0].shape[0]):
         total: dict[int, float] = {}
         for (ids, scores), weight in zip((sparse, dense), weights):
-            values = 1.0 / (fusion.rrf_k + np.arange(1, len(ids[question]) + 1)) if fusion.method == "rrf" \
+            values = (
+                1.0 / (fusion.rrf_k + np.arange(1, len(ids[question]) + 1))
+                if fusion.method == "rrf"
                 else scale(scores[question])
+            )
             for context, value in zip(ids[question].tolist(), values.tolist()):
                 total[context] = total.get(context, 0.0) + weight * value
         fused.append([(c, total[c]) for c in sorted(total, key=lambda context: (-total[context], context))[:k]])
@@ -121,14 +126,24 @@ class Index:
     """The corpus (context i has id i), its dense embeddings in faiss and its BM25 index, searched as the
     fusion settings say. `encoder` embeds the questions; Matryoshka `dim`: both sides cut to that size."""
 
-    def __init__(self, contexts: list[str], titles: list[str], dense: faiss.Index, bm25: BM25, fusion: Fusion,
-                 encoder: SentenceTransformer | None = None, batch_size: int = 64, dim: int | None = None):
+    def __init__(
+        self,
+        contexts: list[str],
+        titles: list[str],
+        dense: faiss.Index,
+        bm25: BM25,
+        fusion: Fusion,
+        encoder: SentenceTransformer | None = None,
+        batch_size: int = 64,
+        dim: int | None = None,
+    ):
         self.contexts, self.titles, self.dense, self.bm25, self.fusion = contexts, titles, dense, bm25, fusion
         self.encoder, self.batch_size, self.dim = encoder, batch_size, dim
 
     @classmethod
-    def build(cls, contexts: list[str], titles: list[str], encoder: SentenceTransformer, batch_size: int,
-              fusion: Fusion) -> "Index":
+    def build(
+        cls, contexts: list[str], titles: list[str], encoder: SentenceTransformer, batch_size: int, fusion: Fusion
+    ) -> "Index":
         """Embeds every context with `encoder` and indexes them for exact cosine search and for BM25."""
         embeddings = encode(encoder, contexts, batch_size)
         dense = faiss.IndexFlatIP(embeddings.shape[1])
@@ -137,8 +152,10 @@ class Index:
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.table({"context_id": np.arange(len(self.contexts)), "title": self.titles,
-                                 "context": self.contexts}), folder / CONTEXTS)
+        pq.write_table(
+            pa.table({"context_id": np.arange(len(self.contexts)), "title": self.titles, "context": self.contexts}),
+            folder / CONTEXTS,
+        )
         faiss.write_index(self.dense, str(folder / DENSE))
         self.bm25.save(folder / SPARSE)
         (folder / SETTINGS).write_text(json.dumps({"fusion": self.fusion.model_dump()}, indent=2) + "\n")
@@ -150,8 +167,15 @@ class Index:
             raise UserError(f"{folder}: no search index here; run `dvc repro` (or `dvc pull`) first")
         table = pq.read_table(folder / CONTEXTS)
         fusion = Fusion.model_validate(json.loads((folder / SETTINGS).read_text())["fusion"])
-        return cls(table["context"].to_pylist(), table["title"].to_pylist(), faiss.read_index(str(folder / DENSE)),
-                   BM25.load(folder / SPARSE), fusion, encoder, batch_size)
+        return cls(
+            table["context"].to_pylist(),
+            table["title"].to_pylist(),
+            faiss.read_index(str(folder / DENSE)),
+            BM25.load(folder / SPARSE),
+            fusion,
+            encoder,
+            batch_size,
+        )
 
     def ids_of(self, contexts: list[str]) -> np.ndarray:
         """The context id of each text, which must be in the corpus (a split's contexts are)."""

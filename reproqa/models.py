@@ -24,6 +24,26 @@ def device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def training_arguments(params, scratch: Path) -> dict:
+    """The TrainingArguments that stage train_retriever and stage train take alike from their params
+    section (reproqa.params: epochs, batch_size, lr, warmup_ratio, seed, eval_steps, precision)."""
+    return dict(
+        output_dir=str(scratch),  # Trainer checkpoints: scratch, not a DVC output
+        num_train_epochs=params.epochs,
+        per_device_train_batch_size=params.batch_size,  # per process: N processes train on N x batch_size
+        learning_rate=params.lr,
+        warmup_steps=params.warmup_ratio,  # transformers 5: a float below 1 is a ratio of the training steps
+        seed=params.seed,
+        data_seed=params.seed,  # the order of the training batches
+        eval_strategy="steps",
+        eval_steps=params.eval_steps,
+        logging_steps=params.eval_steps,  # a curve point at each evaluation
+        report_to="none",  # reproqa.tracking.LiveMetrics logs the curves, without TrainingArguments as params
+        disable_tqdm=True,
+        **training_flags(params.precision),
+    )
+
+
 def training_flags(precision: str) -> dict[str, bool]:
     """TrainingArguments flags for the params' training precision on this machine.
 

@@ -36,8 +36,10 @@ class Source(Section):
         if self.format != "hf_dataset" and (self.hub_id or self.split or self.revision):
             raise ValueError(f"source '{self.name}': hub_id, revision and split apply to format hf_dataset only")
         if self.hub_id and not self.revision:
-            raise ValueError(f"source '{self.name}': a hub_id needs a pinned revision (commit sha or tag): "
-                             "DVC cannot hash a Hub dataset, so the revision is what makes the run reproducible")
+            raise ValueError(
+                f"source '{self.name}': a hub_id needs a pinned revision (commit sha or tag): "
+                "DVC cannot hash a Hub dataset, so the revision is what makes the run reproducible"
+            )
         return self
 
 
@@ -144,7 +146,9 @@ class TrainRetrieverParams(Section):
 
     @model_validator(mode="after")
     def dims_descend(self):
-        if any(d <= 0 for d in self.matryoshka_dims) or self.matryoshka_dims != sorted(self.matryoshka_dims, reverse=True):
+        if any(d <= 0 for d in self.matryoshka_dims) or self.matryoshka_dims != sorted(
+            self.matryoshka_dims, reverse=True
+        ):
             raise ValueError(f"matryoshka_dims must be positive and largest first, got {self.matryoshka_dims}")
         return self
 
@@ -190,7 +194,9 @@ class TrainParams(Section):
     @model_validator(mode="after")
     def stride_fits(self):
         if self.doc_stride >= self.max_seq_length // 2:
-            raise ValueError(f"doc_stride ({self.doc_stride}) must be under half of max_seq_length ({self.max_seq_length})")
+            raise ValueError(
+                f"doc_stride ({self.doc_stride}) must be under half of max_seq_length ({self.max_seq_length})"
+            )
         return self
 
 

@@ -20,9 +20,9 @@ from pathlib import Path
 import evaluate
 import numpy as np
 import torch
+from datasets import Dataset
 from torch.nn.functional import cross_entropy
 from torch.utils.data import SequentialSampler
-from datasets import Dataset
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer, Trainer
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
@@ -68,7 +68,8 @@ class SpanTrainer(Trainer):
         dataset = train_dataset if train_dataset is not None else self.train_dataset
         seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
         return EpochSeededLengthGroupedSampler(
-            self.args.train_batch_size * self.args.gradient_accumulation_steps, dataset, seed)
+            self.args.train_batch_size * self.args.gradient_accumulation_steps, dataset, seed
+        )
 
     def _get_eval_sampler(self, eval_dataset):
         return SequentialSampler(eval_dataset)
@@ -78,9 +79,24 @@ class SpanTrainer(Trainer):
         starts, ends = inputs.pop("start_positions"), inputs.pop("end_positions")
         outputs = model(**inputs)
         padding = inputs["attention_mask"] == 0
-        loss = sum(cross_entropy(logits.masked_fill(padding, torch.finfo(logits.dtype).min), positions)
-                   for logits, positions in ((outputs.start_logits, starts), (outputs.end_logits, ends))) / 2
+        loss = (
+            sum(
+                cross_entropy(logits.masked_fill(padding, torch.finfo(logits.dtype).min), positions)
+                for logits, positions in ((outputs.start_logits, starts), (outputs.end_logits, ends))
+            )
+            / 2
+        )
         return (loss, outputs) if return_outputs else loss
+
+
+def with_lora(model, lora):
+    """The model with peft LoRA adapters (params train.lora) on its attention (peft picks the layers per
+    architecture), the rest frozen; the
+    QA head trains in full. After training, `merge_and_unload()` gives a plain model to save."""
+    from peft import LoraConfig, TaskType, get_peft_model  # only LoRA runs need peft
+
+    config = LoraConfig(task_type=TaskType.QUESTION_ANS, r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout)
+    return get_peft_model(model, config)
 
 
 SETTINGS = "inference.json"  # in the reader's model folder, next to config.json
@@ -115,8 +131,14 @@ def windows(tokenizer, examples: dict, max_seq_length: int, doc_stride: int):
     """Question + context windows of max_seq_length tokens overlapping by doc_stride, with the offset of
     each token and the example each window comes from (overflow_to_sample_mapping)."""
     return tokenizer(
-        examples["question"], examples["context"], truncation="only_second", max_length=max_seq_length,
-        stride=doc_stride, return_overflowing_tokens=True, return_offsets_mapping=True)
+        examples["question"],
+        examples["context"],
+        truncation="only_second",
+        max_length=max_seq_length,
+        stride=doc_stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+    )
 
 
 def train_features(tokenizer, examples: dict, max_seq_length: int, doc_stride: int) -> dict:
@@ -155,13 +177,19 @@ def eval_features(tokenizer, examples: dict, max_seq_length: int, doc_stride: in
         sequence = encoded.sequence_ids(window)
         encoded["example_id"].append(examples["id"][encoded["overflow_to_sample_mapping"][window]])
         encoded["offset_mapping"][window] = [
-            offset if sequence[i] == 1 else None for i, offset in enumerate(encoded["offset_mapping"][window])]
+            offset if sequence[i] == 1 else None for i, offset in enumerate(encoded["offset_mapping"][window])
+        ]
     encoded.pop("overflow_to_sample_mapping")
     return encoded
 
 
-def postprocess(examples: list[dict], features: list[dict], start_logits: np.ndarray, end_logits: np.ndarray,
-                settings: ReaderSettings) -> tuple[dict[str, str], dict[str, list[dict]]]:
+def postprocess(
+    examples: list[dict],
+    features: list[dict],
+    start_logits: np.ndarray,
+    end_logits: np.ndarray,
+    settings: ReaderSettings,
+) -> tuple[dict[str, str], dict[str, list[dict]]]:
     """(prediction per example id, n-best list per example id) from the logits of each feature (window)."""
     n_best, max_answer_length = settings.n_best, settings.max_answer_length
     features_of: dict[str, list[int]] = {}  # example id -> its features' positions
@@ -176,13 +204,25 @@ def postprocess(examples: list[dict], features: list[dict], start_logits: np.nda
             null_score = score if null_score is None else min(null_score, score)
             for start in np.argsort(starts)[::-1][:n_best]:
                 for end in np.argsort(ends)[::-1][:n_best]:
-                    if (start >= len(offsets) or end >= len(offsets) or offsets[start] is None
-                            or offsets[end] is None or len(offsets[start]) < 2 or len(offsets[end]) < 2
-                            or end < start or end - start + 1 > max_answer_length):
+                    if (
+                        start >= len(offsets)
+                        or end >= len(offsets)
+                        or offsets[start] is None
+                        or offsets[end] is None
+                        or len(offsets[start]) < 2
+                        or len(offsets[end]) < 2
+                        or end < start
+                        or end - start + 1 > max_answer_length
+                    ):
                         continue
                     first, last = offsets[start][0], offsets[end][1]
-                    candidates.append({"text": example["context"][first:last], "answer_start": first,
-                                       "score": float(starts[start] + ends[end])})
+                    candidates.append(
+                        {
+                            "text": example["context"][first:last],
+                            "answer_start": first,
+                            "score": float(starts[start] + ends[end]),
+                        }
+                    )
         candidates = sorted(candidates, key=lambda c: -c["score"])[:n_best]
         best = candidates[0] if candidates else {"text": "", "score": float("-inf")}
         null_wins = null_score is not None and null_score - best["score"] > settings.null_score_diff_threshold
@@ -196,24 +236,34 @@ def _scores_module():
     return evaluate.load(str(Path(__file__).resolve().parent / "evaluate_modules/qa_scores"))
 
 
-def qa_scores(predictions: list[str], references: list[list[str]]) -> dict:
+def qa_scores(predictions: list[str], references: list[list[str]], digits: int | None = None) -> dict:
     """EM and F1 (with HasAns/NoAns; an empty reference list is an unanswerable question), BLEU and ROUGE-L,
-    from the project's own evaluate module, loaded from its local path (the Hub's cannot load offline)."""
-    return _scores_module().compute(predictions=predictions, references=references)
+    from the project's own evaluate module, loaded from its local path (the Hub's cannot load offline).
+    The metrics files hold them rounded to digits=4 places; the training curves unrounded.
 
-
-def scores(examples: list[dict], predictions: dict[str, str]) -> dict:
-    """qa_scores of the predictions for `examples` (rows with id and answers)."""
-    return qa_scores([predictions[e["id"]] for e in examples], [[a["text"] for a in e["answers"]] for e in examples])
-
-
-def rounded(metrics: dict) -> dict:
-    """Scores as the metrics files hold them: 4 decimal places (a change below that is no change).
-
-    >>> rounded({"exact": 66.66666666, "total": 3})
-    {'exact': 66.6667, 'total': 3}
+    >>> qa_scores(["core banking", ""], [["core banking"], ["payments"]], digits=4)["f1"]
+    50.0
     """
-    return {name: round(value, 4) if isinstance(value, float) else value for name, value in metrics.items()}
+    metrics = _scores_module().compute(predictions=predictions, references=references)
+    if digits is None:
+        return metrics
+    return {name: round(value, digits) if isinstance(value, float) else value for name, value in metrics.items()}
+
+
+def scores(examples: list[dict], predictions: dict[str, str], digits: int | None = None) -> dict:
+    """qa_scores of the predictions for `examples` (rows with id and answers)."""
+    answers = [[a["text"] for a in e["answers"]] for e in examples]
+    return qa_scores([predictions[e["id"]] for e in examples], answers, digits)
+
+
+def training_windows(path: Path, tokenizer, settings: ReaderSettings, seed: int, limit: int | None) -> Dataset:
+    """The model's inputs for training: the split at `path` shuffled (seeded), its first `limit` examples (all
+    if None), cut into labelled windows (train_features)."""
+    examples = Dataset.from_parquet(str(path), columns=COLUMNS).shuffle(seed=seed)
+    if limit is not None:
+        examples = examples.select(range(min(limit, len(examples))))
+    window = partial(train_features, tokenizer, max_seq_length=settings.max_seq_length, doc_stride=settings.doc_stride)
+    return examples.map(window, batched=True, remove_columns=COLUMNS)
 
 
 @dataclass
@@ -228,8 +278,11 @@ class EvalSet:
     @classmethod
     def of(cls, path: Path, tokenizer, settings: ReaderSettings) -> "EvalSet":
         examples = Dataset.from_parquet(str(path), columns=COLUMNS)
-        features = examples.map(partial(eval_features, tokenizer, max_seq_length=settings.max_seq_length,
-                                        doc_stride=settings.doc_stride), batched=True, remove_columns=COLUMNS)
+        features = examples.map(
+            partial(eval_features, tokenizer, max_seq_length=settings.max_seq_length, doc_stride=settings.doc_stride),
+            batched=True,
+            remove_columns=COLUMNS,
+        )
         return cls(examples.to_list(), features.to_list(), features.remove_columns(["example_id", "offset_mapping"]))
 
 
@@ -256,17 +309,33 @@ class ReaderTrainer(SpanTrainer):
         return metrics
 
 
+def save_reader(model, tokenizer, settings: ReaderSettings, folder: Path) -> None:
+    """What `Reader` loads: the model (safetensors), its tokenizer and the settings it reads with."""
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    settings.save(folder)
+
+
 @torch.inference_mode()
-def span_logits(model, tokenizer, examples: dict, settings: ReaderSettings,
-                batch_size: int) -> tuple[list[dict], list[np.ndarray], list[np.ndarray]]:
+def span_logits(
+    model, tokenizer, examples: dict, settings: ReaderSettings, batch_size: int
+) -> tuple[list[dict], list[np.ndarray], list[np.ndarray]]:
     """Features (eval_features) of `examples` (columns id, question, context) and each one's start and end
     logits, unpadded, for `postprocess`. Plain inference, no Trainer: stage evaluate and `reproqa ask`."""
     encoded = eval_features(tokenizer, examples, settings.max_seq_length, settings.doc_stride)
-    features = [{"example_id": i, "offset_mapping": o} for i, o in zip(encoded["example_id"], encoded["offset_mapping"])]
+    features = [
+        {"example_id": i, "offset_mapping": o} for i, o in zip(encoded["example_id"], encoded["offset_mapping"])
+    ]
     starts, ends = [], []
     for first in range(0, len(features), batch_size):
-        batch = tokenizer.pad({name: encoded[name][first:first + batch_size] for name in tokenizer.model_input_names
-                               if name in encoded}, return_tensors="pt").to(model.device)
+        batch = tokenizer.pad(
+            {
+                name: encoded[name][first : first + batch_size]
+                for name in tokenizer.model_input_names
+                if name in encoded
+            },
+            return_tensors="pt",
+        ).to(model.device)
         output = model(**batch)
         for row, length in enumerate(batch["attention_mask"].sum(dim=1).tolist()):
             starts.append(output.start_logits[row, :length].float().cpu().numpy())
@@ -279,7 +348,7 @@ class Reader:
     with the settings stage train saved beside it.
 
     >>> reader = Reader(Path("models/reader"), precision="float32", batch_size=32)  # doctest: +SKIP
-    >>> reader.read(["who owns atlas billing hub?"], [["atlas billing hub is owned by core banking."]])  # doctest: +SKIP
+    >>> reader.read(["who owns atlas billing hub?"], [["atlas billing hub belongs to core banking."]])  # doctest: +SKIP
     [[('core banking', 13.2)]]
     """
 

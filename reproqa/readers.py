@@ -117,7 +117,9 @@ def _squad_json(source: Source, folder: Path) -> Iterator[Read]:
                 row["id"] = f"{source.name}:{qa.get('id', f'{a}.{p}.{q}')}"
                 row["title"] = title
                 if "context" not in paragraph:
-                    yield Read(row, "missing_field", f"{path.name}:data[{a}].paragraphs[{p}]: field 'context' is missing")
+                    yield Read(
+                        row, "missing_field", f"{path.name}:data[{a}].paragraphs[{p}]: field 'context' is missing"
+                    )
                     continue
                 impossible = bool(qa.get("is_impossible", False))
                 answers = [] if impossible else qa.get("answers")
@@ -129,8 +131,7 @@ def _squad_json(source: Source, folder: Path) -> Iterator[Read]:
 
 def _expect(structure_holds: bool, path: Path, where: str) -> None:
     if not structure_holds:
-        raise UserError(f"{path}: {where} is not a SQuAD article/paragraph (an object with a list of "
-                        "paragraphs/qas)")
+        raise UserError(f"{path}: {where} is not a SQuAD article/paragraph (an object with a list of paragraphs/qas)")
 
 
 def _load_hf(source: Source, folder: Path):
@@ -154,7 +155,9 @@ def _hf_dataset(source: Source, folder: Path) -> Iterator[Read]:
     dataset = _load_hf(source, folder)
     missing = {"question", "context", "answers"} - set(dataset.column_names)
     if missing:
-        raise UserError(f"source '{source.name}': dataset lacks SQuAD column(s) {sorted(missing)}; has {dataset.column_names}")
+        raise UserError(
+            f"source '{source.name}': dataset lacks SQuAD column(s) {sorted(missing)}; has {dataset.column_names}"
+        )
     where = source.path or source.hub_id
     for index, record in enumerate(dataset):
         origin = f"{where}[{source.split or 'train'}][{index}]"
@@ -182,7 +185,9 @@ def _verified(row, question, context, answers, impossible, origin, question_fiel
     for index, answer in enumerate(answers):
         text, hint = (answer.get("text"), answer.get("answer_start")) if isinstance(answer, dict) else (None, None)
         if not isinstance(text, str) or not text.strip() or not (hint is None or isinstance(hint, int)):
-            return Read(row, "wrong_type", f"{origin}: answers[{index}] needs a text string and an integer answer_start")
+            return Read(
+                row, "wrong_type", f"{origin}: answers[{index}] needs a text string and an integer answer_start"
+            )
         start, found, how = locate(context, text, hint)
         if start is None:
             return Read(row, "answer_not_in_context", f"{origin}: answers[{index}].text {text!r} is not in the context")

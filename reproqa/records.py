@@ -5,6 +5,7 @@ answers (text + character offset into context; several for SQuAD dev sets), is_i
 Rows that leave the pipeline keep these columns plus `reason` and `detail`.
 """
 
+import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -27,8 +28,9 @@ ROW_SCHEMA = pa.schema(
 )
 
 # A row that left the pipeline: what we could read of it, and why it left.
-# reason: a short stable code counted in metrics/data.json; detail: the file/line/field, or the kept row.
-SET_ASIDE_SCHEMA = ROW_SCHEMA.append(pa.field("reason", pa.string())).append(pa.field("detail", pa.string()))
+# reason: a short stable code counted in metrics/data_report/metrics.json; detail: the file/line/field, or
+# the kept row.
+WITH_REASON_SCHEMA = ROW_SCHEMA.append(pa.field("reason", pa.string())).append(pa.field("detail", pa.string()))
 
 BATCH_ROWS = 50_000
 
@@ -85,7 +87,7 @@ def count_rows(path: str | Path) -> int:
     return pq.ParquetFile(path).metadata.num_rows
 
 
-def set_aside(row: dict, reason: str, detail: str) -> dict:
+def with_reason(row: dict, reason: str, detail: str) -> dict:
     """The row as it will be kept in a quarantine/removed file."""
     kept = {name: row.get(name) for name in ROW_SCHEMA.names}
     kept["answers"] = kept["answers"] or []
@@ -106,3 +108,9 @@ def write_all(path: str | Path, rows: Iterable[dict], schema: pa.Schema = ROW_SC
         for row in rows:
             writer.write(row)
     return writer.count
+
+
+def write_json(path: Path, value, indent: int = 2, sort_keys: bool = False) -> None:
+    """A stage's JSON output (stats, metrics, plots, predictions), its folder created, UTF-8 as is."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value, indent=indent, sort_keys=sort_keys, ensure_ascii=False) + "\n")

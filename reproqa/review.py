@@ -40,8 +40,11 @@ def dvc(args: list[str], project: Path) -> str:
 
 def flat_keys(value: dict, prefix: str = "") -> list[str]:
     """Column names as dvc exp show writes them: nested keys joined with dots."""
-    return [name for key, inner in value.items()
-            for name in (flat_keys(inner, f"{prefix}{key}.") if isinstance(inner, dict) else [f"{prefix}{key}"])]
+    return [
+        name
+        for key, inner in value.items()
+        for name in (flat_keys(inner, f"{prefix}{key}.") if isinstance(inner, dict) else [f"{prefix}{key}"])
+    ]
 
 
 def column(path: str, name: str) -> str:
@@ -56,18 +59,25 @@ def experiments_columns(project: Path) -> tuple[list[str], list[str]]:
     stages = pipeline["stages"].values()
     files = {next(iter(m)) if isinstance(m, dict) else m for stage in stages for m in stage.get("metrics", [])}
     headline = json.loads((project / HEADLINE).read_text()) if (project / HEADLINE).exists() else {}
-    keep = [f"{name}$" for name in ALWAYS_SHOWN] + [column(HEADLINE, name) for name in flat_keys(headline)
-                                                    if not name.startswith("data.")]
-    drop = [column(path, name) for path in sorted(files - {HEADLINE}) if (project / path).exists()
-            for name in flat_keys(json.loads((project / path).read_text()))]
+    keep = [f"{name}$" for name in ALWAYS_SHOWN] + [
+        column(HEADLINE, name) for name in flat_keys(headline) if not name.startswith("data.")
+    ]
+    drop = [
+        column(path, name)
+        for path in sorted(files - {HEADLINE})
+        if (project / path).exists()
+        for name in flat_keys(json.loads((project / path).read_text()))
+    ]
     drop += [f"{re.escape(dep)}$" for stage in stages for dep in stage.get("deps", [])]
     return keep, drop
 
 
 def experiments(project: Path, options: list[str]) -> None:
     keep, drop = experiments_columns(project)
-    shown = subprocess.run(["dvc", "exp", "show", "--only-changed", "--keep", "|".join(keep), "--drop",
-                            "|".join(drop), *options], cwd=project)
+    shown = subprocess.run(
+        ["dvc", "exp", "show", "--only-changed", "--keep", "|".join(keep), "--drop", "|".join(drop), *options],
+        cwd=project,
+    )
     if shown.returncode:
         raise UserError(f"dvc exp show failed (exit status {shown.returncode}); its message is above")
 
@@ -88,8 +98,10 @@ def write_report(project: Path, base: str, target: str | None, out: Path) -> Pat
     sections = [
         f"# reproqa: {target or 'working tree'} vs {base}",
         "## Headline metrics",
-        table(dvc(["metrics", "diff", *revisions, "--md", "--all", "--targets", HEADLINE], project),
-              f"No headline metrics: {HEADLINE} is in neither revision."),
+        table(
+            dvc(["metrics", "diff", *revisions, "--md", "--all", "--targets", HEADLINE], project),
+            f"No headline metrics: {HEADLINE} is in neither revision.",
+        ),
         "## Metrics that changed",
         table(dvc(["metrics", "diff", *revisions, "--md"], project), "No metric changed."),
         "## Params that changed",

@@ -19,24 +19,59 @@ from pathlib import Path
 RAW_FILE = Path("data/raw/app_inventory.jsonl")
 BENCHMARK_FILE = Path("data/benchmark/app_inventory_benchmark.jsonl")
 
-_PREFIXES = """Atlas Beacon Cobalt Delta Ember Falcon Granite Harbor Iris Juniper Keystone Lumen Meridian Nimbus
-Orion Pioneer Quartz Raven Summit Tundra Unity Vertex Willow Xenon Yarrow Zephyr Apex Birch Cedar Dune Echo
-Fjord Glacier Helix Indigo Jasper Kestrel Lotus Mosaic Nova Onyx Prism Quill Ridge Sierra Talon Umbra Vega""".split()
-_FUNCTIONS = """Billing Payroll Claims Ledger Onboarding Inventory Procurement Treasury Compliance Analytics
-Scheduling Logistics Pricing Underwriting Ticketing Recruiting Forecasting Settlement Reconciliation
-Catalog Loyalty Expense Audit Identity Messaging Reporting Contracts Fulfilment""".split()
+_PREFIXES = (
+    "Atlas Beacon Cobalt Delta Ember Falcon Granite Harbor Iris Juniper Keystone Lumen Meridian Nimbus "
+    "Orion Pioneer Quartz Raven Summit Tundra Unity Vertex Willow Xenon Yarrow Zephyr Apex Birch Cedar "
+    "Dune Echo Fjord Glacier Helix Indigo Jasper Kestrel Lotus Mosaic Nova Onyx Prism Quill Ridge Sierra "
+    "Talon Umbra Vega"
+).split()
+_FUNCTIONS = (
+    "Billing Payroll Claims Ledger Onboarding Inventory Procurement Treasury Compliance Analytics "
+    "Scheduling Logistics Pricing Underwriting Ticketing Recruiting Forecasting Settlement Reconciliation "
+    "Catalog Loyalty Expense Audit Identity Messaging Reporting Contracts Fulfilment"
+).split()
 _SUFFIXES = ["Hub", "Portal", "Gateway", "Engine", "Service", "Manager", "Platform", "Console", "Tracker", "Suite"]
 _TEAMS = """Payments Platform|Core Banking|Data Engineering|Identity and Access|Customer Channels|Risk Systems|
 Supply Chain Tech|HR Systems|Finance Applications|Cloud Foundations|Integration Services|Digital Workplace|
 Trading Technology|Claims Technology|Marketing Technology|Security Engineering""".replace("\n", "").split("|")
-_UNITS = ["Retail Banking", "Corporate Banking", "Wealth Management", "Group Finance", "Human Resources",
-          "Operations", "Insurance", "Markets", "Group Technology", "Marketing", "Legal and Compliance"]
-_HOSTING = ["AWS eu-west-1", "AWS us-east-1", "Azure West Europe", "Azure North Europe", "Google Cloud europe-west3",
-            "the Frankfurt data centre", "the Dublin data centre", "an on-premises VMware cluster in Amsterdam",
-            "the Kubernetes platform in AWS eu-central-1", "Oracle Cloud Infrastructure in London"]
+_UNITS = [
+    "Retail Banking",
+    "Corporate Banking",
+    "Wealth Management",
+    "Group Finance",
+    "Human Resources",
+    "Operations",
+    "Insurance",
+    "Markets",
+    "Group Technology",
+    "Marketing",
+    "Legal and Compliance",
+]
+_HOSTING = [
+    "AWS eu-west-1",
+    "AWS us-east-1",
+    "Azure West Europe",
+    "Azure North Europe",
+    "Google Cloud europe-west3",
+    "the Frankfurt data centre",
+    "the Dublin data centre",
+    "an on-premises VMware cluster in Amsterdam",
+    "the Kubernetes platform in AWS eu-central-1",
+    "Oracle Cloud Infrastructure in London",
+]
 _CRITICALITY = ["Tier 1", "Tier 2", "Tier 3", "mission-critical", "business-critical", "non-critical"]
-_DATABASES = ["PostgreSQL 15", "PostgreSQL 12", "Oracle 19c", "SQL Server 2019", "MySQL 8.0", "MongoDB 6.0",
-              "Amazon Aurora", "Azure SQL Database", "Db2 11.5", "Cassandra 4.1"]
+_DATABASES = [
+    "PostgreSQL 15",
+    "PostgreSQL 12",
+    "Oracle 19c",
+    "SQL Server 2019",
+    "MySQL 8.0",
+    "MongoDB 6.0",
+    "Amazon Aurora",
+    "Azure SQL Database",
+    "Db2 11.5",
+    "Cassandra 4.1",
+]
 _PEOPLE = """Anna Keller|Bram de Vries|Chloé Martin|Dmitri Volkov|Elena Rossi|Farid Haddad|Grace O'Neill|
 Hiroshi Tanaka|Ingrid Larsen|José García|Katarzyna Nowak|Liam Murphy|Maja Andersson|Nikhil Rao|Olga Petrova|
 Pedro Alves|Rachel Cohen|Søren Nielsen|Tomás Ruiz|Uma Patel|Victor Dubois|Wen Li|Yusuf Demir|Zoë Fischer"""
@@ -45,42 +80,79 @@ _PEOPLE = _PEOPLE.replace("\n", "").split("|")
 # One sentence template list per attribute; {name} and the attribute's own slot vary in every sentence,
 # so no long run of template words is shared by all contexts (keeps 13-gram decontamination meaningful).
 _SENTENCES = {
-    "system_id": ["{name} is registered in the inventory under system id {system_id}.",
-                  "{name} (system id {system_id}) is listed in the application inventory.",
-                  "The application inventory lists {name} with system ID {system_id}."],
-    "team": ["It is owned by the {team} team.", "Ownership sits with {team}.",
-             "The {team} team owns {name} and approves its changes."],
-    "unit": ["{name} serves the {unit} business unit.", "Its business owner is {unit}.",
-             "The application belongs to {unit}."],
+    "system_id": [
+        "{name} is registered in the inventory under system id {system_id}.",
+        "{name} (system id {system_id}) is listed in the application inventory.",
+        "The application inventory lists {name} with system ID {system_id}.",
+    ],
+    "team": [
+        "It is owned by the {team} team.",
+        "Ownership sits with {team}.",
+        "The {team} team owns {name} and approves its changes.",
+    ],
+    "unit": [
+        "{name} serves the {unit} business unit.",
+        "Its business owner is {unit}.",
+        "The application belongs to {unit}.",
+    ],
     "hosting": ["{name} runs in {hosting}.", "It is hosted in {hosting}.", "Production is deployed to {hosting}."],
-    "criticality": ["Its criticality is {criticality}.", "{name} is classified {criticality}.",
-                    "Risk has rated it {criticality}."],
-    "contact": ["Support requests go to {contact}.", "The support contact is {contact}.",
-                "For incidents, contact {contact}."],
-    "database": ["Its data lives in {database}.", "{name} stores its records in {database}.",
-                 "The backing database is {database}."],
+    "criticality": [
+        "Its criticality is {criticality}.",
+        "{name} is classified {criticality}.",
+        "Risk has rated it {criticality}.",
+    ],
+    "contact": [
+        "Support requests go to {contact}.",
+        "The support contact is {contact}.",
+        "For incidents, contact {contact}.",
+    ],
+    "database": [
+        "Its data lives in {database}.",
+        "{name} stores its records in {database}.",
+        "The backing database is {database}.",
+    ],
     "go_live": ["It went live in {go_live}.", "{name} has been in production since {go_live}."],
 }
-_FILLERS = ["Changes to {name} follow the weekly release train.", "Access to {name} is granted in the portal.",
-            "{name} has a documented recovery plan.", "Batch jobs of {name} run nightly at 02:00 CET.",
-            "The configuration of {name} is kept in the central repository.", "{name} users sign in with SSO.",
-            "The next architecture review of {name} is planned for Q3.", "{name} sends files to reporting."]
+_FILLERS = [
+    "Changes to {name} follow the weekly release train.",
+    "Access to {name} is granted in the portal.",
+    "{name} has a documented recovery plan.",
+    "Batch jobs of {name} run nightly at 02:00 CET.",
+    "The configuration of {name} is kept in the central repository.",
+    "{name} users sign in with SSO.",
+    "The next architecture review of {name} is planned for Q3.",
+    "{name} sends files to reporting.",
+]
 _QUESTIONS = {
-    "name": ["What is the name of the application with system id {system_id}?",
-             "Which application has system id {system_id}?", "Name of the app with system ID {system_id}?",
-             "What app is registered under system id {system_id}?"],
-    "system_id": ["What is the system id of {name}?", "Which system id does {name} have?",
-                  "{name} system id?"],
+    "name": [
+        "What is the name of the application with system id {system_id}?",
+        "Which application has system id {system_id}?",
+        "Name of the app with system ID {system_id}?",
+        "What app is registered under system id {system_id}?",
+    ],
+    "system_id": ["What is the system id of {name}?", "Which system id does {name} have?", "{name} system id?"],
     "team": ["Which team owns {name}?", "Who is the owning team of {name}?", "What team is responsible for {name}?"],
-    "unit": ["Which business unit does {name} belong to?", "What business unit uses {name}?",
-             "{name} belongs to which business unit?"],
+    "unit": [
+        "Which business unit does {name} belong to?",
+        "What business unit uses {name}?",
+        "{name} belongs to which business unit?",
+    ],
     "hosting": ["Where is {name} hosted?", "Where does {name} run?", "What is the hosting location of {name}?"],
-    "criticality": ["How critical is {name}?", "What is the criticality of {name}?",
-                    "Which criticality rating does {name} have?"],
-    "contact": ["Who is the support contact for {name}?", "Whom should I contact about {name} incidents?",
-                "What is the support contact of {name}?"],
-    "database": ["Which database does {name} use?", "What database is behind {name}?",
-                 "Where does {name} store its data?"],
+    "criticality": [
+        "How critical is {name}?",
+        "What is the criticality of {name}?",
+        "Which criticality rating does {name} have?",
+    ],
+    "contact": [
+        "Who is the support contact for {name}?",
+        "Whom should I contact about {name} incidents?",
+        "What is the support contact of {name}?",
+    ],
+    "database": [
+        "Which database does {name} use?",
+        "What database is behind {name}?",
+        "Where does {name} store its data?",
+    ],
     "go_live": ["When did {name} go live?", "Since what year has {name} been in production?"],
 }
 _OPTIONAL = ["database", "go_live", "contact", "criticality"]  # attributes a context may leave out
@@ -98,9 +170,17 @@ class App:
 def _make_app(rng: random.Random, name: str, system_id: str) -> App:
     slug = name.lower().replace(" ", "-")
     contact = rng.choice([f"{slug}-support@example.com", rng.choice(_PEOPLE), f"the {rng.choice(_TEAMS)} on-call rota"])
-    facts = {"name": name, "system_id": system_id, "team": rng.choice(_TEAMS), "unit": rng.choice(_UNITS),
-             "hosting": rng.choice(_HOSTING), "criticality": rng.choice(_CRITICALITY), "contact": contact,
-             "database": rng.choice(_DATABASES), "go_live": str(rng.randint(2004, 2025))}
+    facts = {
+        "name": name,
+        "system_id": system_id,
+        "team": rng.choice(_TEAMS),
+        "unit": rng.choice(_UNITS),
+        "hosting": rng.choice(_HOSTING),
+        "criticality": rng.choice(_CRITICALITY),
+        "contact": contact,
+        "database": rng.choice(_DATABASES),
+        "go_live": str(rng.randint(2004, 2025)),
+    }
     missing = rng.sample(_OPTIONAL, k=rng.choice([0, 1, 1, 2, 2]))
     attributes = [a for a in _SENTENCES if a not in missing and a != "system_id"]
     rng.shuffle(attributes)
@@ -155,8 +235,12 @@ def _spacing(rng: random.Random, text: str) -> str:
 def _unicode_lookalikes(text: str) -> str:
     """What a word processor does to an export: a ligature, an ellipsis, a full-width colon, a no-break
     hyphen. Only filler words are touched, so the answers (which the export stores separately) still match."""
-    return (text.replace("configuration", "con\ufb01guration").replace("Q3.", "Q3\u2026")
-            .replace("02:00", "02\uff1a00").replace("release train", "release\u2011train"))
+    return (
+        text.replace("configuration", "con\ufb01guration")
+        .replace("Q3.", "Q3\u2026")
+        .replace("02:00", "02\uff1a00")
+        .replace("release train", "release\u2011train")
+    )
 
 
 def _malformed(rng: random.Random, row: dict) -> str:
@@ -167,11 +251,12 @@ def _malformed(rng: random.Random, row: dict) -> str:
         return json.dumps({"query": row["query"], "answer": row["answer"]}, ensure_ascii=False)
     if kind == 2:  # a spreadsheet turned the id into a number
         return json.dumps({"query": 12345, "context": row["context"], "answer": row["answer"]}, ensure_ascii=False)
-    return f'{row["query"]};{row["answer"]}'  # a CSV line pasted into the JSONL file
+    return f"{row['query']};{row['answer']}"  # a CSV line pasted into the JSONL file
 
 
-def generate(seed: int = 13, apps: int = 320, per_app: int = 5, benchmark_apps: int = 40,
-             leaked_apps: int = 12) -> tuple[list[str], list[str], dict]:
+def generate(
+    seed: int = 13, apps: int = 320, per_app: int = 5, benchmark_apps: int = 40, leaked_apps: int = 12
+) -> tuple[list[str], list[str], dict]:
     """The raw lines, the benchmark lines and a manifest of what was planted where (for the tests)."""
     rng = random.Random(seed)
     inventory = _make_apps(rng, apps + benchmark_apps)
@@ -181,8 +266,16 @@ def generate(seed: int = 13, apps: int = 320, per_app: int = 5, benchmark_apps: 
     rows = [row for app in train_apps for row in _questions(rng, app, per_app)]
     rng.shuffle(rows)
 
-    manifest = {"clean_rows": len(rows), "typos": 0, "casing": 0, "spacing": 0, "missing_answer": 0,
-                "exact_duplicates": 0, "near_duplicates": 0, "malformed": 0}
+    manifest = {
+        "clean_rows": len(rows),
+        "typos": 0,
+        "casing": 0,
+        "spacing": 0,
+        "missing_answer": 0,
+        "exact_duplicates": 0,
+        "near_duplicates": 0,
+        "malformed": 0,
+    }
     lines: list[str] = []
     for row in rows:
         roll = rng.random()
@@ -237,8 +330,10 @@ def main() -> None:
     lines, benchmark, manifest = generate(seed=args.seed, apps=args.apps)
     write(lines, args.raw)
     write(benchmark, args.benchmark)
-    print(f"{args.raw}: {len(lines)} lines; {args.benchmark}: {len(benchmark)} lines; planted: "
-          + ", ".join(f"{k}={v}" for k, v in manifest.items() if k != "leaked_apps"))
+    print(
+        f"{args.raw}: {len(lines)} lines; {args.benchmark}: {len(benchmark)} lines; planted: "
+        + ", ".join(f"{k}={v}" for k, v in manifest.items() if k != "leaked_apps")
+    )
 
 
 if __name__ == "__main__":

@@ -191,8 +191,7 @@ def assign(
     group_of = [group_key[groups.find(c)] for c in rows.context_of]
     group_rows = Counter(group for i, group in enumerate(group_of) if i not in removed)
     split_of_group = assign_splits(group_rows, seed, fractions)
-    destination = [REMOVED if i in removed else SPLITS.index(split_of_group[group])
-                   for i, group in enumerate(group_of)]
+    destination = [REMOVED if i in removed else SPLITS.index(split_of_group[group]) for i, group in enumerate(group_of)]
     return np.array(destination, dtype=np.int8), len(group_rows)
 
 
@@ -224,7 +223,11 @@ def _with_answers(batch: pa.RecordBatch, offset: int, answers_of: dict[int, list
 
 
 def write_splits(
-    path: Path, destination: np.ndarray, removed: Removals, answers_of: dict[int, list[dict]], out_dir: Path,
+    path: Path,
+    destination: np.ndarray,
+    removed: Removals,
+    answers_of: dict[int, list[dict]],
+    out_dir: Path,
     removed_path: Path,
 ) -> dict[str, int]:
     """Step 6: copy each row of the Parquet file at path to out_dir/<split>.parquet or, with its reason and
@@ -269,9 +272,13 @@ def summary(
         "removed_total": len(removed),
         "duplicates_answers_merged": sum(map(len, merge_into.values())),
         "rows": written,
-        "by_answerability": {name: {"answerable": int(((destination == k) & ~impossible).sum()),
-                                    "unanswerable": int(((destination == k) & impossible).sum())}
-                             for k, name in enumerate(SPLITS)},
+        "by_answerability": {
+            name: {
+                "answerable": int(((destination == k) & ~impossible).sum()),
+                "unanswerable": int(((destination == k) & impossible).sum()),
+            }
+            for k, name in enumerate(SPLITS)
+        },
         "contexts": {name: len(found) for name, found in contexts_in.items()},
         "distinct_contexts": len(rows.contexts),
     }

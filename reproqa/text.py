@@ -42,9 +42,7 @@ def _normalise_piece(piece: str, lowercase: bool) -> str:
     return _SPACES.sub(" ", piece)
 
 
-def clean_with_spans(
-    text: str, spans: list[tuple[int, int]], lowercase: bool
-) -> tuple[str, list[tuple[int, int]]]:
+def clean_with_spans(text: str, spans: list[tuple[int, int]], lowercase: bool) -> tuple[str, list[tuple[int, int]]]:
     """Clean `text` and map each (start, end) span onto the cleaned text.
 
     The text is cut at every span boundary and each piece is normalised on its own, so a boundary can
@@ -160,8 +158,11 @@ class TypoCorrector:
         return _LETTERS_ONLY_WORD.sub(replace, question)
 
     def _suspect(self, word: str) -> bool:
-        return (len(word) >= self.min_word_length and self.counts.get(word, 0) < self.min_count
-                and word not in english_words())
+        return (
+            len(word) >= self.min_word_length
+            and self.counts.get(word, 0) < self.min_count
+            and word not in english_words()
+        )
 
     def _best(self, word: str) -> str | None:
         count = self.counts.get(word, 0)

@@ -45,8 +45,11 @@ class LiveMetrics(TrainerCallback):
     def _log(self, step: int, logs: dict):
         logged = False
         for split in ("train", "eval"):
-            names = [n for n, v in logs.items() if (split == "eval") == n.startswith("eval_")
-                     and isinstance(v, int | float) and n != "train_loss"]  # train_loss: the run's mean
+            names = [
+                n
+                for n, v in logs.items()
+                if (split == "eval") == n.startswith("eval_") and isinstance(v, int | float) and n != "train_loss"
+            ]  # train_loss: the run's mean
             for metric in self.metrics:
                 # the shortest match: eval_exact, not eval_NoAns_exact (a checkpoint's history is key-sorted)
                 matches = sorted((n for n in names if n == metric or n.endswith("_" + metric)), key=len)

@@ -6,7 +6,6 @@ so pass 2 re-reads the cleaned rows and corrects questions.
 """
 
 import argparse
-import json
 import multiprocessing
 import os
 from collections import Counter
@@ -17,7 +16,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from reproqa.params import load_params
-from reproqa.records import BATCH_ROWS, ROW_SCHEMA, WITH_REASON_SCHEMA, RowWriter, read_rows, with_reason, spans
+from reproqa.records import (
+    BATCH_ROWS,
+    ROW_SCHEMA,
+    WITH_REASON_SCHEMA,
+    RowWriter,
+    read_rows,
+    spans,
+    with_reason,
+    write_json,
+)
 from reproqa.text import TypoCorrector, clean, clean_with_spans, text_key
 
 
@@ -60,8 +68,11 @@ def main() -> None:
     seen_contexts: set[int] = set()
     batches = pq.ParquetFile(args.rows).iter_batches(batch_size=BATCH_ROWS)
     # spawn, not fork: forking after pyarrow has started its threads can deadlock
-    with multiprocessing.get_context("spawn").Pool(os.cpu_count()) as pool, RowWriter(first_pass) as rows, \
-            RowWriter(args.quarantine, WITH_REASON_SCHEMA) as quarantine:
+    with (
+        multiprocessing.get_context("spawn").Pool(os.cpu_count()) as pool,
+        RowWriter(first_pass) as rows,
+        RowWriter(args.quarantine, WITH_REASON_SCHEMA) as quarantine,
+    ):
         for table, quarantined in pool.imap(partial(clean_batch, lowercase=params.lowercase), batches):
             rows.write_table(table)
             for row in quarantined:
@@ -88,11 +99,16 @@ def main() -> None:
                 rows.write(row | {"question": question})
         first_pass.unlink()
 
-    stats |= {"rows_out": rows.count, "quarantined_total": quarantine.count,
-              "top_corrections": dict(stats["top_corrections"].most_common(25))}
-    args.stats.write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n")
-    print(f"clean: {stats['rows_in']} rows -> {rows.count}, {quarantine.count} quarantined, "
-          f"{stats['questions_corrected']} questions typo-corrected")
+    stats |= {
+        "rows_out": rows.count,
+        "quarantined_total": quarantine.count,
+        "top_corrections": dict(stats["top_corrections"].most_common(25)),
+    }
+    write_json(args.stats, stats, sort_keys=True)
+    print(
+        f"clean: {stats['rows_in']} rows -> {rows.count}, {quarantine.count} quarantined, "
+        f"{stats['questions_corrected']} questions typo-corrected"
+    )
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 
 from reproqa.params import load_params
 from reproqa.readers import count_records
-from reproqa.records import count_rows
+from reproqa.records import count_rows, write_json
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--raw-dir", type=Path, required=True)
@@ -46,20 +46,34 @@ accounted = sum(splits.values()) + quarantined + sum(removed.values())
 report = {
     "raw_records": sum(raw.values()),
     "raw_records_by_source": raw,
-    "ingest": {"rows": count_rows(args.ingested), "quarantined": ingest_quarantine,
-               "answers_relocated": ingest["answers_relocated"]},
-    "clean": {"rows": count_rows(args.cleaned), "quarantined": clean_quarantine,
-              "questions_typo_corrected": clean["questions_corrected"]},
-    "split": {"removed": removed, "duplicates_answers_merged": split["duplicates_answers_merged"],
-              "rows": splits, "by_answerability": split["by_answerability"],
-              "contexts": split["contexts"], "groups": split["groups"],
-              "near_duplicate_context_pairs": split["near_duplicate_context_pairs"]},
-    "accounting": {"raw_records": sum(raw.values()), "in_splits": sum(splits.values()),
-                   "quarantined": quarantined,
-                   "removed": sum(removed.values()), "unaccounted": sum(raw.values()) - accounted},
+    "ingest": {
+        "rows": count_rows(args.ingested),
+        "quarantined": ingest_quarantine,
+        "answers_relocated": ingest["answers_relocated"],
+    },
+    "clean": {
+        "rows": count_rows(args.cleaned),
+        "quarantined": clean_quarantine,
+        "questions_typo_corrected": clean["questions_corrected"],
+    },
+    "split": {
+        "removed": removed,
+        "duplicates_answers_merged": split["duplicates_answers_merged"],
+        "rows": splits,
+        "by_answerability": split["by_answerability"],
+        "contexts": split["contexts"],
+        "groups": split["groups"],
+        "near_duplicate_context_pairs": split["near_duplicate_context_pairs"],
+    },
+    "accounting": {
+        "raw_records": sum(raw.values()),
+        "in_splits": sum(splits.values()),
+        "quarantined": quarantined,
+        "removed": sum(removed.values()),
+        "unaccounted": sum(raw.values()) - accounted,
+    },
 }
-args.out.parent.mkdir(parents=True, exist_ok=True)
-args.out.write_text(json.dumps(report, indent=2) + "\n")
+write_json(args.out, report)
 print(f"data_report: {json.dumps(report['accounting'])}")
 if report["accounting"]["unaccounted"]:
     raise SystemExit(f"error: {report['accounting']['unaccounted']} raw records are unaccounted for; see {args.out}")

@@ -9,16 +9,14 @@ question's predictions, so a person can read the errors.
 
 import argparse
 import json
-import re
 from pathlib import Path
 
-import numpy as np
-
 from reproqa.answering import Answerer
+from reproqa.breakdown import answer_length, f1_by, question_type
 from reproqa.index import ranking_metrics
 from reproqa.params import load_params
-from reproqa.reader import qa_scores, rounded
-from reproqa.records import count_rows, read_rows
+from reproqa.reader import qa_scores
+from reproqa.records import count_rows, read_rows, write_json
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--splits", type=Path, nargs=3, required=True, help="train, validation, test: counted")
@@ -31,29 +29,6 @@ parser.add_argument("--metrics", type=Path, required=True)
 parser.add_argument("--plots", type=Path, required=True)
 args = parser.parse_args()
 params = load_params("evaluate")
-QUESTION_WORDS = ("what", "which", "who", "whom", "whose", "when", "where", "why", "how")
-
-
-def question_type(question: str) -> str:
-    return next((w for w in re.findall(r"[a-z]+", question.lower()) if w in QUESTION_WORDS), "other")
-
-
-def answer_length(gold: list[str]) -> str:
-    words = len(gold[0].split()) if gold else 0
-    return "unanswerable" if not gold else "1 word" if words == 1 else "2 words" if words == 2 else (
-        "3-4 words" if words <= 4 else "5+ words")
-
-
-def f1_by(rows: list[dict], field: str) -> list[dict]:
-    """Mean integrated and isolated F1 of the rows in each group of `field`."""
-    groups = {}
-    for row in rows:
-        groups.setdefault(row[field], []).append(row)
-    return [{field: name, "questions": len(members),
-             "integrated_f1": round(float(np.mean([r["integrated_f1"] for r in members])), 2),
-             "isolated_f1": round(float(np.mean([r["isolated_f1"] for r in members])), 2)}
-            for name, members in sorted(groups.items())]
-
 
 # 1. Answer every test question from the corpus (integrated) and from its gold context (isolated)
 answerer = Answerer.load(args.index, args.retriever, args.reader, params)
@@ -74,30 +49,53 @@ retrieval = ranking_metrics(ranked, gold_ids[answerable], params.ndcg_at, cutoff
 rows = []
 for row, gold, gold_id, answer, alone in zip(test, golds, gold_ids.tolist(), integrated, isolated):
     rank = next((r + 1 for r, c in enumerate(answer.retrieved) if c == gold_id), None)
-    rows.append({"id": row["id"], "question": row["question"], "gold": gold, "question_type": question_type(row["question"]),
-                 "answer_length": answer_length(gold), "integrated": answer.text, "isolated": alone,
-                 "integrated_f1": qa_scores([answer.text], [gold])["f1"], "isolated_f1": qa_scores([alone], [gold])["f1"],
-                 "score": answer.score, "answer_context_id": answer.context_id, "gold_context_id": gold_id,
-                 "gold_context_rank": rank, "retrieved": answer.retrieved, "retrieval_scores": answer.retrieval_scores})
+    rows.append(
+        {
+            "id": row["id"],
+            "question": row["question"],
+            "gold": gold,
+            "question_type": question_type(row["question"]),
+            "answer_length": answer_length(gold),
+            "integrated": answer.text,
+            "isolated": alone,
+            "integrated_f1": qa_scores([answer.text], [gold])["f1"],
+            "isolated_f1": qa_scores([alone], [gold])["f1"],
+            "score": answer.score,
+            "answer_context_id": answer.context_id,
+            "gold_context_id": gold_id,
+            "gold_context_rank": rank,
+            "retrieved": answer.retrieved,
+            "retrieval_scores": answer.retrieval_scores,
+        }
+    )
 args.predictions.mkdir(parents=True, exist_ok=True)
 (args.predictions / "predictions.jsonl").write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 ndcg = f"ndcg@{params.ndcg_at}"
 headline = {
-    "integrated": {k: v for k, v in rounded(qa_scores([a.text for a in integrated], golds)).items() if k in ("exact", "f1")},
-    "isolated": {k: v for k, v in rounded(qa_scores(isolated, golds)).items() if k in ("exact", "f1")},
+    "integrated": {
+        k: v for k, v in qa_scores([a.text for a in integrated], golds, digits=4).items() if k in ("exact", "f1")
+    },
+    "isolated": {k: v for k, v in qa_scores(isolated, golds, digits=4).items() if k in ("exact", "f1")},
     "retriever": {ndcg: retrieval[ndcg], "recall@top_k": retrieval[f"recall@{params.top_k}"], "top_k": params.top_k},
-    "data": {"train": count_rows(args.splits[0]), "validation": count_rows(args.splits[1]),
-             "test": len(test), "contexts": len(answerer.index.contexts)},
+    "data": {
+        "train": count_rows(args.splits[0]),
+        "validation": count_rows(args.splits[1]),
+        "test": len(test),
+        "contexts": len(answerer.index.contexts),
+    },
 }
-args.metrics.parent.mkdir(parents=True, exist_ok=True)
-args.metrics.write_text(json.dumps(headline, indent=2) + "\n")
-args.plots.mkdir(parents=True, exist_ok=True)
-plots = {"recall_at_k.json": [{"k": k, "recall": retrieval[f"recall@{k}"]} for k in cutoffs],
-         "f1_by_question_type.json": f1_by(rows, "question_type"), "f1_by_answer_length.json": f1_by(rows, "answer_length")}
+write_json(args.metrics, headline)
+plots = {
+    "recall_at_k.json": [{"k": k, "recall": retrieval[f"recall@{k}"]} for k in cutoffs],
+    "f1_by_question_type.json": f1_by(rows, "question_type"),
+    "f1_by_answer_length.json": f1_by(rows, "answer_length"),
+}
 for name, values in plots.items():
-    (args.plots / name).write_text(json.dumps(values, indent=1) + "\n")
-print(f"evaluate: {len(test)} test questions, {len(answerer.index.contexts)} contexts, {params.retriever} top "
-      f"{params.top_k}: integrated EM {headline['integrated']['exact']:.1f} F1 {headline['integrated']['f1']:.1f}, "
-      f"isolated EM {headline['isolated']['exact']:.1f} F1 {headline['isolated']['f1']:.1f}, "
-      f"Recall@{params.top_k} {headline['retriever']['recall@top_k']:.3f}")
+    write_json(args.plots / name, values, indent=1)
+print(
+    f"evaluate: {len(test)} test questions, {len(answerer.index.contexts)} contexts, {params.retriever} top "
+    f"{params.top_k}: integrated EM {headline['integrated']['exact']:.1f} F1 {headline['integrated']['f1']:.1f}, "
+    f"isolated EM {headline['isolated']['exact']:.1f} F1 {headline['isolated']['f1']:.1f}, "
+    f"Recall@{params.top_k} {headline['retriever']['recall@top_k']:.3f}"
+)

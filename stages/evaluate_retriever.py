@@ -8,13 +8,12 @@ Metrics: NDCG@k and MRR@k (k = ndcg_at), Recall@k for each k of recall_at.
 """
 
 import argparse
-import json
 from pathlib import Path
 
 from reproqa.index import Index, load_encoder, ranking_metrics
 from reproqa.models import resolve_model
 from reproqa.params import load_params
-from reproqa.records import read_rows
+from reproqa.records import read_rows, write_json
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--index", type=Path, required=True)
@@ -34,15 +33,15 @@ def measure(searched: Index, method: str) -> dict[str, float]:
     return ranking_metrics(searched.search(questions, depth, method)[0], relevant, params.ndcg_at, params.recall_at)
 
 
-base = Index.build(index.contexts, index.titles, load_encoder(resolve_model(retriever.base_model)),
-                   params.batch_size, index.fusion)
+base = Index.build(
+    index.contexts, index.titles, load_encoder(resolve_model(retriever.base_model)), params.batch_size, index.fusion
+)
 results = {"bm25": measure(index, "bm25"), "base": measure(base, "dense")}
 for dim in retriever.matryoshka_dims:
     results[f"fine_tuned_{dim}"] = measure(index.truncated(dim), "dense")
 results["hybrid"] = measure(index, "hybrid")
 
-args.out.parent.mkdir(parents=True, exist_ok=True)
-args.out.write_text(json.dumps({"queries": len(questions), "corpus": len(index.contexts), **results}, indent=2) + "\n")
+write_json(args.out, {"queries": len(questions), "corpus": len(index.contexts), **results})
 width = max(map(len, results))
 print(f"evaluate_retriever: {len(questions)} questions, {len(index.contexts)} contexts")
 for name, metrics in results.items():

@@ -5,13 +5,12 @@ with a reason and the file/line/field; nothing is dropped.
 """
 
 import argparse
-import json
 from collections import Counter
 from pathlib import Path
 
 from reproqa.params import load_params
 from reproqa.readers import read_source
-from reproqa.records import WITH_REASON_SCHEMA, RowWriter, with_reason
+from reproqa.records import WITH_REASON_SCHEMA, RowWriter, with_reason, write_json
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--raw-dir", type=Path, required=True)
@@ -35,5 +34,5 @@ with RowWriter(args.out) as rows, RowWriter(args.quarantine, WITH_REASON_SCHEMA)
                 stats["answers_relocated"][read.repair] += 1
 
 stats |= {"rows_out": rows.count, "quarantined_total": quarantine.count}
-args.stats.write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n")
+write_json(args.stats, stats, sort_keys=True)
 print(f"ingest: {sum(stats['raw_records'].values())} raw records -> {rows.count} rows, {quarantine.count} quarantined")

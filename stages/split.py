@@ -14,12 +14,11 @@ The steps are the functions of reproqa.split.
 """
 
 import argparse
-import json
 from pathlib import Path
 
+from reproqa import split as steps
 from reproqa.params import load_params
-from reproqa.split import (assign, collect, context_groups, decontaminate, exact_duplicates, merged_answers,
-                           near_duplicates, read_benchmarks, summary, write_splits)
+from reproqa.records import write_json
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--rows", type=Path, required=True)
@@ -30,27 +29,28 @@ parser.add_argument("--stats", type=Path, required=True)
 args = parser.parse_args()
 params = load_params("split")
 
-rows = collect(args.rows, params.group_by_title)  # one pass over the file: what the decisions need
+rows = steps.collect(args.rows, params.group_by_title)  # one pass over the file: what the decisions need
 # 1. exact duplicates. Steps 1, 3 and 4 return the rows they remove: a row keeps the first reason found for it.
-removed, merge_into = exact_duplicates(rows)
+removed, merge_into = steps.exact_duplicates(rows)
 # 2. groups of contexts
-groups, near_duplicate_contexts = context_groups(rows, params.near_duplicates)
+groups, near_duplicate_contexts = steps.context_groups(rows, params.near_duplicates)
 # 3. near-duplicate rows
-removed |= near_duplicates(rows, groups, removed, params.near_duplicates)
+removed |= steps.near_duplicates(rows, groups, removed, params.near_duplicates)
 # 4. decontamination against the benchmark files
-benchmark = read_benchmarks(params.decontamination, args.benchmark_dir)
-contaminated, benchmark_contexts_matched = decontaminate(rows, removed, benchmark)
+benchmark = steps.read_benchmarks(params.decontamination, args.benchmark_dir)
+contaminated, benchmark_contexts_matched = steps.decontaminate(rows, removed, benchmark)
 removed |= contaminated
 # 5. whole groups to splits
-destination, group_count = assign(rows, groups, removed, params.seed, params.fractions.model_dump())
+destination, group_count = steps.assign(rows, groups, removed, params.seed, params.fractions.model_dump())
 # 6. write the splits, the removed rows and the stats
-written = write_splits(args.rows, destination, removed, merged_answers(args.rows, merge_into), args.out_dir,
-                       args.removed)
-stats = summary(rows, destination, removed, merge_into, written) | {
+written = steps.write_splits(
+    args.rows, destination, removed, steps.merged_answers(args.rows, merge_into), args.out_dir, args.removed
+)
+stats = steps.summary(rows, destination, removed, merge_into, written) | {
     "groups": group_count,
     "near_duplicate_context_pairs": len(near_duplicate_contexts),
     "benchmark_rows": benchmark.rows,
     "benchmark_contexts_matched": benchmark_contexts_matched,
 }
-args.stats.write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n")
+write_json(args.stats, stats, sort_keys=True)
 print(f"split: {stats['rows_in']} rows -> {stats['rows']}, removed {stats['removed']}, {group_count} groups")

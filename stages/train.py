@@ -9,18 +9,22 @@ and code are the same.
 """
 
 import argparse
-import json
-from functools import partial
 from pathlib import Path
 
-from datasets import Dataset
-from transformers import (AutoModelForQuestionAnswering, AutoTokenizer, DataCollatorWithPadding,
-                          EarlyStoppingCallback, TrainingArguments, set_seed)
+from transformers import (
+    AutoModelForQuestionAnswering,
+    AutoTokenizer,
+    DataCollatorWithPadding,
+    EarlyStoppingCallback,
+    TrainingArguments,
+    set_seed,
+)
 
 from reproqa.checkpoints import fingerprint, resumable_checkpoint
-from reproqa.models import resolve_model, training_flags
+from reproqa.models import resolve_model, training_arguments
 from reproqa.params import load_params
-from reproqa.reader import COLUMNS, EvalSet, ReaderSettings, ReaderTrainer, rounded, scores, train_features
+from reproqa.reader import EvalSet, ReaderSettings, ReaderTrainer, save_reader, scores, training_windows, with_lora
+from reproqa.records import write_json
 from reproqa.tracking import LiveMetrics
 
 parser = argparse.ArgumentParser()
@@ -41,44 +45,41 @@ set_seed(params.seed)
 tokenizer = AutoTokenizer.from_pretrained(resolve_model(params.base_model))
 model = AutoModelForQuestionAnswering.from_pretrained(resolve_model(params.base_model))
 if params.lora.enabled:
-    from peft import LoraConfig, TaskType, get_peft_model
-
-    model = get_peft_model(model, LoraConfig(task_type=TaskType.QUESTION_ANS, r=params.lora.r,
-                                             lora_alpha=params.lora.alpha, lora_dropout=params.lora.dropout))
+    model = with_lora(model, params.lora)
 
 # 2. Training windows (a seeded subset for quick runs) and the validation split, prepared for EM/F1
-train = Dataset.from_parquet(str(args.train), columns=COLUMNS).shuffle(seed=params.seed)
-if params.max_train_examples is not None:
-    train = train.select(range(min(params.max_train_examples, len(train))))
-train_windows = train.map(partial(train_features, tokenizer, max_seq_length=params.max_seq_length,
-                                  doc_stride=params.doc_stride), batched=True, remove_columns=COLUMNS)
+train_windows = training_windows(args.train, tokenizer, settings, params.seed, params.max_train_examples)
 validation = EvalSet.of(args.validation, tokenizer, settings)
 
 # 3. Train, validating every eval_steps; the best checkpoint by validation F1 is kept
 training_args = TrainingArguments(
-    output_dir=str(args.scratch),
-    num_train_epochs=params.epochs,
-    per_device_train_batch_size=params.batch_size,
+    **training_arguments(params, args.scratch),  # epochs, batch size, lr, seeds, eval_steps, precision
     per_device_eval_batch_size=params.eval_batch_size,
-    learning_rate=params.lr,
-    warmup_steps=params.warmup_ratio,  # transformers 5: a float below 1 is a ratio of the training steps
     weight_decay=params.weight_decay,
-    seed=params.seed,
-    data_seed=params.seed,  # ReaderTrainer groups batches by length in an order drawn from it
-    eval_strategy="steps", eval_steps=params.eval_steps, logging_steps=params.eval_steps,
-    save_strategy="steps", save_steps=params.eval_steps, save_total_limit=2,
-    load_best_model_at_end=True, metric_for_best_model="f1", greater_is_better=True,
-    report_to="none", disable_tqdm=True,
-    **training_flags(params.precision))
+    save_strategy="steps",  # a checkpoint at each evaluation: the best is kept, a killed run resumes
+    save_steps=params.eval_steps,
+    save_total_limit=2,
+    load_best_model_at_end=True,
+    metric_for_best_model="f1",  # validation F1 (ReaderTrainer.evaluate)
+    greater_is_better=True,
+)
 # A killed run resumes from its last checkpoint if that was made from the same params, data and code.
 checkpoint = resumable_checkpoint(args.scratch, fingerprint(params, __file__, args.train, args.validation))
 if checkpoint:
     print(f"train: resuming from {checkpoint}")
 trainer = ReaderTrainer(
-    model=model, args=training_args, train_dataset=train_windows, eval_set=validation, settings=settings,
-    data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer,
-    callbacks=[EarlyStoppingCallback(params.early_stopping_patience),
-               LiveMetrics(str(args.live), ["loss", "exact", "f1"])])
+    model=model,
+    args=training_args,
+    train_dataset=train_windows,
+    eval_set=validation,
+    settings=settings,
+    data_collator=DataCollatorWithPadding(tokenizer),
+    processing_class=tokenizer,
+    callbacks=[
+        EarlyStoppingCallback(params.early_stopping_patience),
+        LiveMetrics(str(args.live), ["loss", "exact", "f1"]),
+    ],
+)
 trainer.train(resume_from_checkpoint=checkpoint)
 
 # 4. Score the best model on the test split (gold context); save it with its settings
@@ -87,15 +88,11 @@ predictions, nbest = trainer.answer(test)  # every process takes part (DDP)
 if not trainer.is_world_process_zero():
     raise SystemExit(0)  # the main process writes the outputs
 
-best = trainer.model.merge_and_unload() if params.lora.enabled else trainer.model
-best.save_pretrained(args.model_out)  # safetensors
-tokenizer.save_pretrained(args.model_out)
-settings.save(args.model_out)
-args.predictions.mkdir(parents=True, exist_ok=True)
-(args.predictions / "predictions.json").write_text(json.dumps(predictions, indent=1, ensure_ascii=False) + "\n")
-(args.predictions / "nbest.json").write_text(json.dumps(nbest, indent=1, ensure_ascii=False) + "\n")
-test_scores = rounded(scores(test.examples, predictions))
-args.metrics.parent.mkdir(parents=True, exist_ok=True)
-args.metrics.write_text(json.dumps(test_scores, indent=2) + "\n")
-print(f"train: best checkpoint {trainer.state.best_model_checkpoint}; test EM {test_scores['exact']:.1f} "
-      f"F1 {test_scores['f1']:.1f} over {test_scores['total']} questions")
+best = trainer.model.merge_and_unload() if params.lora.enabled else trainer.model  # LoRA: adapters merged
+save_reader(best, tokenizer, settings, args.model_out)
+write_json(args.predictions / "predictions.json", predictions, indent=1)
+write_json(args.predictions / "nbest.json", nbest, indent=1)
+test_scores = scores(test.examples, predictions, digits=4)
+write_json(args.metrics, test_scores)
+print(f"train: best checkpoint {trainer.state.best_model_checkpoint}")
+print(f"train: test EM {test_scores['exact']:.1f} F1 {test_scores['f1']:.1f} over {test_scores['total']} questions")

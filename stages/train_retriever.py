@@ -10,19 +10,16 @@ import argparse
 import shutil
 from pathlib import Path
 
-from datasets import Dataset
-from sentence_transformers import (SentenceTransformer, SentenceTransformerTrainer,
-                                   SentenceTransformerTrainingArguments)
-from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 from sentence_transformers.sentence_transformer.losses import MatryoshkaLoss, MultipleNegativesRankingLoss
 from sentence_transformers.sentence_transformer.training_args import BatchSamplers
 from sentence_transformers.util import mine_hard_negatives
 from transformers import set_seed
 
 from reproqa.errors import UserError
-from reproqa.models import resolve_model, training_flags
+from reproqa.models import resolve_model, training_arguments
 from reproqa.params import load_params
-from reproqa.records import read_rows
+from reproqa.retriever import pairs, retrieval_evaluator
 from reproqa.tracking import LiveMetrics
 
 parser = argparse.ArgumentParser()
@@ -35,61 +32,62 @@ args = parser.parse_args()
 params = load_params("train_retriever")
 CURVES = ["loss", "ndcg@10", "mrr@10", "recall@1", "recall@10"]
 
-
-def pairs(path: Path) -> Dataset:
-    """(question, gold context) of the answerable rows; anchor/positive is the column order the loss expects."""
-    rows = [r for r in read_rows(path, ["question", "context", "is_impossible"]) if not r["is_impossible"]]
-    return Dataset.from_dict({"anchor": [r["question"] for r in rows], "positive": [r["context"] for r in rows]})
-
-
+# 1. The base model, cut to max_seq_length tokens
 set_seed(params.seed)
 model = SentenceTransformer(resolve_model(params.base_model), device=None)
 model.max_seq_length = params.max_seq_length
 if params.matryoshka_dims[0] > model.get_embedding_dimension():
-    raise UserError(f"train_retriever.matryoshka_dims: {params.matryoshka_dims[0]} exceeds the model's "
-                    f"dimension {model.get_embedding_dimension()}")
+    raise UserError(
+        f"train_retriever.matryoshka_dims: {params.matryoshka_dims[0]} exceeds the model's "
+        f"dimension {model.get_embedding_dimension()}"
+    )
 
+# 2. Training pairs (a seeded subset for quick runs), with hard negatives mined by the base model if asked
 train = pairs(args.train).shuffle(seed=params.seed)
 if params.max_train_pairs is not None:
     train = train.select(range(min(params.max_train_pairs, len(train))))
 negatives = params.hard_negatives
 if negatives.enabled:
     train = mine_hard_negatives(
-        train, model, anchor_column_name="anchor", positive_column_name="positive",
-        num_negatives=negatives.num_negatives, range_min=negatives.range_min, range_max=negatives.range_max,
-        relative_margin=negatives.relative_margin, sampling_strategy="top", output_format="n-tuple",
-        batch_size=params.batch_size, verbose=False)
+        train,
+        model,
+        num_negatives=negatives.num_negatives,
+        range_min=negatives.range_min,
+        range_max=negatives.range_max,
+        relative_margin=negatives.relative_margin,
+        sampling_strategy="top",
+        output_format="n-tuple",
+        batch_size=params.batch_size,
+        verbose=False,
+    )
     if len(train) < params.batch_size:
-        raise UserError(f"train_retriever.hard_negatives: only {len(train)} pairs have a negative within range_min.."
-                        f"range_max that scores below (1 - relative_margin) x their positive; loosen them or "
-                        f"set enabled: false")
+        raise UserError(
+            f"train_retriever.hard_negatives: only {len(train)} pairs have a negative within range_min.."
+            f"range_max that scores below (1 - relative_margin) x their positive; loosen them or "
+            f"set enabled: false"
+        )
 
+# 3. Train, evaluating retrieval on the validation pairs every eval_steps
 validation = pairs(args.validation)
-context_id = {context: str(i) for i, context in enumerate(sorted(set(validation["positive"])))}
-evaluator = InformationRetrievalEvaluator(
-    queries={str(i): q for i, q in enumerate(validation["anchor"])},
-    corpus={i: context for context, i in context_id.items()},
-    relevant_docs={str(i): {context_id[c]} for i, c in enumerate(validation["positive"])},
-    name="validation", write_csv=False, truncate_dim=params.matryoshka_dims[0])
-
 shutil.rmtree(args.scratch, ignore_errors=True)  # checkpoints of an earlier run with other params
 training_args = SentenceTransformerTrainingArguments(
-    output_dir=str(args.scratch),
-    num_train_epochs=params.epochs,
-    per_device_train_batch_size=params.batch_size,
+    **training_arguments(params, args.scratch),  # epochs, batch size, lr, seeds, eval_steps, precision
     per_device_eval_batch_size=params.batch_size,
-    learning_rate=params.lr,
-    warmup_steps=params.warmup_ratio,  # transformers 5: a float below 1 is a ratio of the training steps
-    seed=params.seed,
-    data_seed=params.seed,
     batch_sampler=BatchSamplers.NO_DUPLICATES,  # a context in a batch twice would be its own negative
-    eval_strategy="steps", eval_steps=params.eval_steps, logging_steps=params.eval_steps,
-    save_strategy="epoch", save_total_limit=1, report_to="none", disable_tqdm=True,
-    **training_flags(params.precision))
+    save_strategy="epoch",
+    save_total_limit=1,
+)
 loss = MatryoshkaLoss(model, MultipleNegativesRankingLoss(model), matryoshka_dims=params.matryoshka_dims)
-trainer = SentenceTransformerTrainer(model=model, args=training_args, train_dataset=train, eval_dataset=validation,
-                                     loss=loss, evaluator=evaluator, callbacks=[LiveMetrics(str(args.live), CURVES)])
+trainer = SentenceTransformerTrainer(
+    model=model,
+    args=training_args,
+    train_dataset=train,
+    eval_dataset=validation,
+    loss=loss,
+    evaluator=retrieval_evaluator(validation, params.matryoshka_dims[0]),
+    callbacks=[LiveMetrics(str(args.live), CURVES)],
+)
 trainer.train()
-# No model card: it records timings, which would change the output's hash on every run.
+# 4. Save the model. No model card: it records timings, which would change the output's hash on every run.
 model.save(str(args.model_out), create_model_card=False)
 print(f"train_retriever: {len(train)} training examples, model saved to {args.model_out}")

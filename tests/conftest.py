@@ -37,9 +37,16 @@ def build_tiny_model(folder: Path, dropout: float = 0.1) -> Path:
     from reproqa.models import resolve_model
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model("all-MiniLM-L6-v2"))
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=128,
-                        hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
+    )
     torch.manual_seed(0)
     BertModel(config).save_pretrained(folder / "bert")
     tokenizer.save_pretrained(folder / "bert")
@@ -56,13 +63,26 @@ def tiny_profile(params: dict, model: Path) -> dict:
     """params.yaml for the tests: the real sections, sized for seconds on the CPU."""
     # 30 apps repeat a question template only ~5 times, so "template" must mean fewer.
     params["split"]["decontamination"]["max_ngram_frequency"] = 2
-    params["train_retriever"] |= {"base_model": str(model), "max_seq_length": 64, "matryoshka_dims": [32, 16],
-                            "batch_size": 8, "max_train_pairs": 48, "eval_steps": 3}
+    params["train_retriever"] |= {
+        "base_model": str(model),
+        "max_seq_length": 64,
+        "matryoshka_dims": [32, 16],
+        "batch_size": 8,
+        "max_train_pairs": 48,
+        "eval_steps": 3,
+    }
     # A random model scores every context alike: no negative would pass a 5% margin.
     params["train_retriever"]["hard_negatives"] |= {"range_max": 10, "relative_margin": 0.0}
     params["evaluate_retriever"] |= {"batch_size": 16}
-    params["train"] |= {"base_model": str(model.parent / "bert"), "max_seq_length": 64, "doc_stride": 16,
-                        "epochs": 1, "batch_size": 8, "eval_steps": 3, "max_train_examples": 48}
+    params["train"] |= {
+        "base_model": str(model.parent / "bert"),
+        "max_seq_length": 64,
+        "doc_stride": 16,
+        "epochs": 1,
+        "batch_size": 8,
+        "eval_steps": 3,
+        "max_train_examples": 48,
+    }
     return params
 
 

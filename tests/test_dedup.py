@@ -26,24 +26,29 @@ def corpus(size: int) -> tuple[list[str], set[tuple[int, int]]]:
 def test_lsh_finds_the_planted_near_duplicates_and_nothing_else():
     texts, planted = corpus(2000)
     assert len(texts) > PAIRWISE_LIMIT  # the MinHash-LSH path
-    found = set(similar_pairs(texts, lambda t: word_ngrams(matching_form(t), 5), threshold=0.8, num_perm=128, bands=16,
-                              bucket_window=32))
+    found = set(
+        similar_pairs(
+            texts, lambda t: word_ngrams(matching_form(t), 5), threshold=0.8, num_perm=128, bands=16, bucket_window=32
+        )
+    )
     assert found <= planted  # candidates are verified exactly: no false pairs
     assert len(found) >= 0.95 * len(planted)  # 16 bands x 8 rows: P(found | J=0.84) = 0.987
 
 
 def test_small_inputs_compare_all_pairs_exactly():
     texts, planted = corpus(30)
-    found = similar_pairs(texts, lambda t: word_ngrams(matching_form(t), 5), threshold=0.8, num_perm=128, bands=16,
-                          bucket_window=32)
+    found = similar_pairs(
+        texts, lambda t: word_ngrams(matching_form(t), 5), threshold=0.8, num_perm=128, bands=16, bucket_window=32
+    )
     assert set(found) == planted
 
 
 def test_a_crowded_bucket_compares_each_member_with_bucket_window_members_before_it():
     texts = ["the same templated sentence about an application"] * (PAIRWISE_LIMIT + 12)  # one bucket in every band
     for window in (1, 3):
-        found = similar_pairs(texts, lambda t: word_ngrams(t, 5), threshold=0.8, num_perm=128, bands=16,
-                              bucket_window=window)
+        found = similar_pairs(
+            texts, lambda t: word_ngrams(t, 5), threshold=0.8, num_perm=128, bands=16, bucket_window=window
+        )
         assert found == sorted((i, j) for j in range(len(texts)) for i in range(max(0, j - window), j))
 
 
@@ -95,12 +100,14 @@ def test_a_coincidental_shared_ngram_is_not_a_leak():
     index.add("atlas billing hub runs in the dublin data centre and is owned by payments", "bench:1")
     assert index.leaks(["cobalt claims portal also runs in the dublin data centre today"]) == {}
     assert index.leaks(["atlas billing hub now runs in the dublin data centre and is owned by payments"]) == {
-        0: "bench:1"}  # already matching forms
+        0: "bench:1"
+    }  # already matching forms
 
 
 def test_short_questions_match_only_whole():
     index = ContaminationIndex(n=8, max_frequency=10, min_overlap=0.6)
     index.add(matching_form("Who owns Atlas Billing Hub?"), "bench:1")
     assert index.leaks(map(matching_form, ["who owns atlas billing hub", "Who owns Atlas Billing Portal?"])) == {
-        0: "bench:1"}
+        0: "bench:1"
+    }
     assert char_ngrams("ab", 3) == {"ab"} and word_ngrams("", 8) == set()

@@ -8,16 +8,22 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import build_tiny_model, run
 from datasets import Dataset
 from safetensors.torch import load_file
 from transformers import AutoTokenizer
 
+from conftest import build_tiny_model, run
 from reproqa.reader import train_features
 
 GLOBAL_BATCH = 16
-TRAIN = {"epochs": 4, "eval_steps": 2, "early_stopping_patience": 100, "max_seq_length": 128, "doc_stride": 16,
-         "max_train_examples": 28}  # 28 examples make 32 windows: two full global batches an epoch
+TRAIN = {
+    "epochs": 4,
+    "eval_steps": 2,
+    "early_stopping_patience": 100,
+    "max_seq_length": 128,
+    "doc_stride": 16,
+    "max_train_examples": 28,
+}  # 28 examples make 32 windows: two full global batches an epoch
 
 
 def reader_project(root: Path, project: Path, model: Path, processes: int) -> Path:
@@ -28,7 +34,8 @@ def reader_project(root: Path, project: Path, model: Path, processes: int) -> Pa
     if processes > 1:  # how a user runs the stage on several GPUs, here on the CPU
         stages = yaml.safe_load((project / "dvc.yaml").read_text())
         stages["stages"]["train"]["cmd"] = stages["stages"]["train"]["cmd"].replace(
-            "python -m stages.train", f"torchrun --nproc_per_node {processes} -m stages.train")
+            "python -m stages.train", f"torchrun --nproc_per_node {processes} -m stages.train"
+        )
         (project / "dvc.yaml").write_text(yaml.safe_dump(stages, sort_keys=False))
     run(["dvc", "repro", "train"], project)
     return project
@@ -43,18 +50,33 @@ def test_two_gloo_processes_train_the_model_one_process_trains(pipeline, tmp_pat
     root, _, _ = pipeline
     train = Dataset.from_parquet(str(root / "data/processed/train.parquet")).shuffle(seed=42)
     windows = train.select(range(TRAIN["max_train_examples"])).map(
-        partial(train_features, AutoTokenizer.from_pretrained(model_without_dropout),
-                max_seq_length=TRAIN["max_seq_length"], doc_stride=TRAIN["doc_stride"]),
-        batched=True, remove_columns=train.column_names)
+        partial(
+            train_features,
+            AutoTokenizer.from_pretrained(model_without_dropout),
+            max_seq_length=TRAIN["max_seq_length"],
+            doc_stride=TRAIN["doc_stride"],
+        ),
+        batched=True,
+        remove_columns=train.column_names,
+    )
     assert len(windows) % GLOBAL_BATCH == 0  # else DDP pads the last batch with repeated windows
 
     single = reader_project(root, tmp_path / "single", model_without_dropout, processes=1)
     ddp = reader_project(root, tmp_path / "ddp", model_without_dropout, processes=2)
 
-    for output in ("results/train/predictions.json", "metrics/train/test.json", "metrics/train/plots/metrics/eval/f1.tsv"):
+    for output in (
+        "results/train/predictions.json",
+        "metrics/train/test.json",
+        "metrics/train/plots/metrics/eval/f1.tsv",
+    ):
         assert (ddp / output).read_text() == (single / output).read_text(), output
-    losses = [[float(line.split("\t")[1]) for line in (project / "metrics/train/plots/metrics/train/loss.tsv")
-               .read_text().splitlines()[1:]] for project in (single, ddp)]
+    losses = [
+        [
+            float(line.split("\t")[1])
+            for line in (project / "metrics/train/plots/metrics/train/loss.tsv").read_text().splitlines()[1:]
+        ]
+        for project in (single, ddp)
+    ]
     assert len(losses[0]) == 4 and losses[0] == pytest.approx(losses[1], rel=1e-5)
     one, two = (load_file(project / "models/reader/model.safetensors") for project in (single, ddp))
     assert one.keys() == two.keys()

@@ -28,7 +28,7 @@ def script_of(stage: dict) -> Path:
 
 def path_arguments(stage: dict) -> list[str]:
     words = shlex.split(stage["cmd"])
-    return [arg for arg in words[words.index("-m") + 2:] if "/" in arg and not arg.startswith("scratch/")]
+    return [arg for arg in words[words.index("-m") + 2 :] if "/" in arg and not arg.startswith("scratch/")]
 
 
 def declared_outputs(stage: dict) -> list[str]:
@@ -46,6 +46,8 @@ def project_modules(path: Path, seen: set[Path] | None = None) -> set[Path]:
     seen = set() if seen is None else seen
     for node in ast.walk(ast.parse(path.read_text())):
         names = [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+        if isinstance(node, ast.ImportFrom) and node.module == "reproqa":  # from reproqa import split
+            names = [f"reproqa.{alias.name}" for alias in node.names]
         names += [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
         for name in names:
             module = REPO / (name.replace(".", "/") + ".py")
@@ -66,8 +68,11 @@ def test_a_stage_its_module_its_params_section_and_its_outputs_share_one_name(na
     assert script_of(stage) == REPO / f"stages/{name}.py"
     assert stage["params"] == ([name] if name in SECTIONS else []) + OTHER_SECTIONS.get(name, [])
     for out in declared_outputs(stage):  # data stages write data/; the others their model and their folders
-        assert (out.split("/")[:2] in (["metrics", name], ["results", name]) or out == MODELS.get(name)
-                or out.startswith("data/")), out
+        assert (
+            out.split("/")[:2] in (["metrics", name], ["results", name])
+            or out == MODELS.get(name)
+            or out.startswith("data/")
+        ), out
 
 
 def test_every_section_belongs_to_a_stage_of_its_name():
@@ -91,10 +96,15 @@ def test_code_the_stage_runs_is_in_its_deps(name):
 def path_problems(stage: dict) -> list[str]:
     """Outputs not under a path of the command line, and path arguments that are neither deps nor outputs."""
     outs, arguments = declared_outputs(stage), path_arguments(stage)
-    return ([f"{out} not on the command line" for out in outs
-             if not any(out == arg or out.startswith(arg + "/") for arg in arguments)]
-            + [f"{arg} undeclared" for arg in arguments
-               if arg not in stage["deps"] and not any(o == arg or o.startswith(arg + "/") for o in outs)])
+    return [
+        f"{out} not on the command line"
+        for out in outs
+        if not any(out == arg or out.startswith(arg + "/") for arg in arguments)
+    ] + [
+        f"{arg} undeclared"
+        for arg in arguments
+        if arg not in stage["deps"] and not any(o == arg or o.startswith(arg + "/") for o in outs)
+    ]
 
 
 @pytest.mark.parametrize("name", STAGES)
@@ -108,5 +118,5 @@ def test_the_checks_fail_on_a_broken_stage():
     """The checks above can fail: stage split with a section, a module and an input left out of dvc.yaml."""
     broken = STAGES["split"] | {"deps": ["stages/split.py", "reproqa/params.py"], "params": ["split", "clean"]}
     assert sections_loaded(script_of(broken)) != set(broken["params"])
-    assert {REPO / "reproqa/split.py", REPO / "reproqa/dedup.py"} <= missing_deps(broken)
+    assert {REPO / "reproqa/split.py", REPO / "reproqa/dedup.py"} <= missing_deps(broken)  # `from reproqa import split`
     assert path_problems(broken) == ["data/interim/cleaned.parquet undeclared", "data/benchmark undeclared"]

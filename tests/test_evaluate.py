@@ -7,8 +7,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import torch
 import yaml
-from conftest import BIN, run, stage_env
 
+from conftest import BIN, run, stage_env
 from reproqa.answering import Answerer
 from reproqa.index import ranking_metrics
 from reproqa.params import SECTIONS
@@ -19,8 +19,10 @@ def test_headline_metrics_match_the_splits_and_the_reader_on_gold_contexts(pipel
     root, _, _ = pipeline
     metrics = json.loads((root / "metrics/evaluate/metrics.json").read_text())
     assert set(metrics) == {"integrated", "isolated", "retriever", "data"}
-    rows = {split: pq.read_metadata(root / f"data/processed/{split}.parquet").num_rows
-            for split in ("train", "validation", "test")}
+    rows = {
+        split: pq.read_metadata(root / f"data/processed/{split}.parquet").num_rows
+        for split in ("train", "validation", "test")
+    }
     assert {k: metrics["data"][k] for k in rows} == rows
     rows = [json.loads(line) for line in (root / "results/evaluate/predictions.jsonl").read_text().splitlines()]
     for name in ("integrated", "isolated"):  # the headline numbers score the predictions a person reads
@@ -43,8 +45,9 @@ def test_the_retriever_table_measures_the_search_that_ask_runs(pipeline):
 
 def answerer_of(root, **evaluate) -> Answerer:
     params = SECTIONS["evaluate"].model_validate(yaml.safe_load((root / "params.yaml").read_text())["evaluate"])
-    return Answerer.load(root / "models/index", root / "models/retriever", root / "models/reader",
-                         params.model_copy(update=evaluate))
+    return Answerer.load(
+        root / "models/index", root / "models/retriever", root / "models/reader", params.model_copy(update=evaluate)
+    )
 
 
 def test_in_float32_the_reader_on_gold_contexts_scores_what_stage_train_measured(pipeline):
@@ -55,7 +58,9 @@ def test_in_float32_the_reader_on_gold_contexts_scores_what_stage_train_measured
     test = pq.read_table(root / "data/processed/test.parquet").to_pylist()
     answerer = answerer_of(root, precision="float32")
     read = answerer.reader.read([row["question"] for row in test], [[row["context"]] for row in test])
-    scores = qa_scores([reading[0][0] for reading in read], [[answer["text"] for answer in row["answers"]] for row in test])
+    scores = qa_scores(
+        [reading[0][0] for reading in read], [[answer["text"] for answer in row["answers"]] for row in test]
+    )
     reader = json.loads((root / "metrics/train/test.json").read_text())
     assert (round(scores["exact"], 4), round(scores["f1"], 4)) == (reader["exact"], reader["f1"])
     assert answerer.reader.model.dtype == torch.float32
@@ -82,13 +87,16 @@ def test_plots_are_declared_and_recall_grows_with_k(pipeline):
     assert [point["k"] for point in recall] == [1, 3, 5, 10, 20]
     assert all(a["recall"] <= b["recall"] for a, b in zip(recall, recall[1:]))
     by_type = json.loads((root / "metrics/evaluate/plots/f1_by_question_type.json").read_text())
-    assert sum(group["questions"] for group in by_type) == pq.read_metadata(root / "data/processed/test.parquet").num_rows
+    assert (
+        sum(group["questions"] for group in by_type) == pq.read_metadata(root / "data/processed/test.parquet").num_rows
+    )
     plots = json.loads(run(["dvc", "plots", "show", "--json"], root).stdout)["data"]
     titles = {plot_id: renderings[0]["content"]["title"]["text"] for plot_id, renderings in plots.items()}
     assert {plot_id: title for plot_id, title in titles.items() if plot_id.startswith("metrics/evaluate/")} == {
         "metrics/evaluate/plots/recall_at_k.json": "Recall@k of the gold context",
         "metrics/evaluate/plots/f1_by_question_type.json": "F1 by question type (integrated)",
-        "metrics/evaluate/plots/f1_by_answer_length.json": "F1 by answer length (integrated)"}
+        "metrics/evaluate/plots/f1_by_answer_length.json": "F1 by answer length (integrated)",
+    }
     assert "metrics/train/plots/metrics/eval/f1.tsv" in plots  # the reader's curves, from DVCLive
 
 
@@ -99,8 +107,9 @@ def test_with_one_context_read_the_answer_is_the_readers_answer_on_that_context(
     answerer = answerer_of(root, top_k=1)
     rows = [json.loads(line) for line in (root / "results/evaluate/predictions.jsonl").read_text().splitlines()]
     answers = answerer.answer([row["question"] for row in rows])
-    read_alone = answerer.reader.read([row["question"] for row in rows],
-                                      [[answerer.index.contexts[a.retrieved[0]]] for a in answers])
+    read_alone = answerer.reader.read(
+        [row["question"] for row in rows], [[answerer.index.contexts[a.retrieved[0]]] for a in answers]
+    )
     for row, answer, ((text, _),) in zip(rows, answers, read_alone):
         assert answer.text == text
         if answer.retrieved[0] == row["gold_context_id"]:
@@ -113,10 +122,18 @@ def test_ask_answers_from_the_corpus_as_json_and_from_stdin(pipeline):
     question = pq.read_table(root / "data/processed/test.parquet")["question"][0].as_py()
     answer = json.loads(run([str(BIN / "reproqa"), "ask", "--json", "--top-k", "2", question], root).stdout)
     assert answer["question"] == question and len(answer["retrieved"]) == 2
-    assert answer["text"] == "" or (answer["context"] == contexts[answer["context_id"]]
-                                    and answer["text"] in answer["context"])
-    piped = subprocess.run([str(BIN / "reproqa"), "ask", "--json"], cwd=root, env=stage_env(), text=True,
-                           input=f"{question}\n\nwho owns it?\n", capture_output=True, check=True)
+    assert answer["text"] == "" or (
+        answer["context"] == contexts[answer["context_id"]] and answer["text"] in answer["context"]
+    )
+    piped = subprocess.run(
+        [str(BIN / "reproqa"), "ask", "--json"],
+        cwd=root,
+        env=stage_env(),
+        text=True,
+        input=f"{question}\n\nwho owns it?\n",
+        capture_output=True,
+        check=True,
+    )
     lines = [json.loads(line) for line in piped.stdout.splitlines()]
     assert [line["question"] for line in lines] == [question, "who owns it?"]  # the blank line is skipped
     assert lines[0]["retrieved"][:2] == answer["retrieved"]  # evaluate.top_k (3) contexts, the same ranking
@@ -147,8 +164,16 @@ class Given:
 def combine(readings, retrieval_scores, weight):
     """Answerer.answer's choice for one question, with the index and the reader replaced by given results."""
     params = SECTIONS["evaluate"].model_validate(
-        {"retriever": "dense", "top_k": 3, "retrieval_weight": weight, "recall_at": [1], "ndcg_at": 10,
-         "batch_size": 1, "precision": "float32"})
+        {
+            "retriever": "dense",
+            "top_k": 3,
+            "retrieval_weight": weight,
+            "recall_at": [1],
+            "ndcg_at": 10,
+            "batch_size": 1,
+            "precision": "float32",
+        }
+    )
     given = Given(retrieval_scores, readings)
     return Answerer(given, given, params).answer(["q?"])[0]
 

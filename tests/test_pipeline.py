@@ -22,12 +22,18 @@ def test_every_raw_row_is_accounted_for(pipeline):
     raw = sum(1 for line in (root / "data/raw/app_inventory.jsonl").read_text().splitlines() if line.strip())
     in_splits = sum(len(rows(root, f"data/processed/{s}.parquet")) for s in SPLITS)
     quarantined = len(rows(root, "data/interim/ingest_quarantine.parquet")) + len(
-        rows(root, "data/interim/clean_quarantine.parquet"))
+        rows(root, "data/interim/clean_quarantine.parquet")
+    )
     removed = len(rows(root, "data/processed/removed.parquet"))
     assert raw == in_splits + quarantined + removed
     report = json.loads((root / "metrics/data_report/metrics.json").read_text())["accounting"]
-    assert report == {"raw_records": raw, "in_splits": in_splits, "quarantined": quarantined,
-                      "removed": removed, "unaccounted": 0}
+    assert report == {
+        "raw_records": raw,
+        "in_splits": in_splits,
+        "quarantined": quarantined,
+        "removed": removed,
+        "unaccounted": 0,
+    }
 
 
 def test_offsets_survive_to_the_splits(pipeline):
@@ -61,8 +67,9 @@ def test_removed_and_quarantined_rows_say_why(pipeline):
     leaked = [name.lower() for name in manifest["leaked_apps"]]
     contaminated = [r for r in removed if r["reason"] == "contaminated"]
     assert contaminated and all(any(name in r["context"] for name in leaked) for r in contaminated)
-    assert not any(name in r["context"] for s in SPLITS for r in rows(root, f"data/processed/{s}.parquet")
-                   for name in leaked)
+    assert not any(
+        name in r["context"] for s in SPLITS for r in rows(root, f"data/processed/{s}.parquet") for name in leaked
+    )
     quarantine = rows(root, "data/interim/ingest_quarantine.parquet")
     assert len(quarantine) >= manifest["missing_answer"] + manifest["malformed"]
     assert all(r["detail"].startswith("app_inventory.jsonl:") for r in quarantine)
@@ -89,7 +96,14 @@ def test_second_repro_runs_nothing_and_a_param_reruns_only_what_it_touches(pipel
     assert stages_run_after(project, "evaluate.top_k", 2) == {"evaluate"}
     assert stages_run_after(project, "index.fusion.method", "weighted") == {"index", "evaluate_retriever", "evaluate"}
     assert stages_run_after(project, "split.seed", 7) == {
-        "split", "data_report", "train_retriever", "evaluate_retriever", "train", "index", "evaluate"}
+        "split",
+        "data_report",
+        "train_retriever",
+        "evaluate_retriever",
+        "train",
+        "index",
+        "evaluate",
+    }
 
 
 def test_bad_params_stop_the_stage_with_the_key_named(tmp_path, tiny_model):

@@ -1,7 +1,6 @@
 """The reader (reproqa.reader): features, post-processing, scores and training, with the real (bundled,
 uncased) tokenizer."""
 
-
 import numpy as np
 import pytest
 from transformers import AutoTokenizer
@@ -9,8 +8,10 @@ from transformers import AutoTokenizer
 from reproqa.models import resolve_model
 from reproqa.reader import ReaderSettings, eval_features, postprocess, qa_scores, train_features
 
-CONTEXT = ("atlas billing hub is registered under system id 48213. it is owned by the payments platform team. "
-           "it runs in aws eu-west-1. its data lives in postgresql 15. support requests go to anna keller.")
+CONTEXT = (
+    "atlas billing hub is registered under system id 48213. it is owned by the payments platform team. "
+    "it runs in aws eu-west-1. its data lives in postgresql 15. support requests go to anna keller."
+)
 ANSWER = "payments platform"
 
 
@@ -20,8 +21,12 @@ def tokenizer():
 
 
 def examples(answers):
-    return {"id": ["q1"], "question": ["which team owns atlas billing hub?"], "context": [CONTEXT],
-            "answers": [answers]}
+    return {
+        "id": ["q1"],
+        "question": ["which team owns atlas billing hub?"],
+        "context": [CONTEXT],
+        "answers": [answers],
+    }
 
 
 def test_windows_label_the_answer_where_it_fits_and_cls_elsewhere(tokenizer):
@@ -52,8 +57,14 @@ def test_postprocessing_maps_logits_back_to_context_characters(tokenizer):
             if offset and offset[1] == start_char + len(ANSWER):
                 ends[window, token] = 5.0
     example = [{"id": "q1", "context": CONTEXT}]
-    v2 = ReaderSettings(max_seq_length=32, doc_stride=8, n_best=5, max_answer_length=10, allow_unanswerable=True,
-                        null_score_diff_threshold=0.0)
+    v2 = ReaderSettings(
+        max_seq_length=32,
+        doc_stride=8,
+        n_best=5,
+        max_answer_length=10,
+        allow_unanswerable=True,
+        null_score_diff_threshold=0.0,
+    )
     predictions, nbest = postprocess(example, rows, starts, ends, v2)
     assert predictions == {"q1": ANSWER} and nbest["q1"][0]["answer_start"] == start_char
     starts[:, 0] = ends[:, 0] = 9.0  # the null score (CLS) now beats every span
@@ -65,8 +76,9 @@ def test_postprocessing_maps_logits_back_to_context_characters(tokenizer):
 
 
 def test_scores_follow_the_official_squad_rules():
-    result = qa_scores(["The Broncos!", "denver", "", "something"],
-                       [["Denver Broncos", "broncos"], ["Denver Broncos"], [], []])
+    result = qa_scores(
+        ["The Broncos!", "denver", "", "something"], [["Denver Broncos", "broncos"], ["Denver Broncos"], [], []]
+    )
     assert result["HasAns_exact"] == 50.0  # "The Broncos!" normalises to "broncos"
     assert result["HasAns_f1"] == pytest.approx((100 + 100 * 2 * 1 * 0.5 / 1.5) / 2)
     assert result["NoAns_exact"] == 50.0 and result["total"] == 4 and result["HasAns_total"] == 2
@@ -82,12 +94,19 @@ def test_prediction_batches_keep_window_order_under_length_grouping(tmp_path, to
 
     texts = [" ".join(["word"] * n) for n in (3, 40, 7, 60, 1, 25, 12, 50)]
     windows = Dataset.from_dict(dict(tokenizer(texts)))
-    args = TrainingArguments(output_dir=str(tmp_path), per_device_eval_batch_size=2, report_to="none",
-                             train_sampling_strategy="group_by_length")
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        per_device_eval_batch_size=2,
+        report_to="none",
+        train_sampling_strategy="group_by_length",
+    )
     model = AutoModelForQuestionAnswering.from_pretrained(resolve_model("all-MiniLM-L6-v2"))
     trainer = SpanTrainer(model=model, args=args, data_collator=DataCollatorWithPadding(tokenizer))
-    lengths = [int(batch["attention_mask"].sum(1)[i]) for batch in trainer.get_test_dataloader(windows)
-               for i in range(len(batch["attention_mask"]))]
+    lengths = [
+        int(batch["attention_mask"].sum(1)[i])
+        for batch in trainer.get_test_dataloader(windows)
+        for i in range(len(batch["attention_mask"]))
+    ]
     assert lengths == [len(ids) for ids in windows["input_ids"]]
 
 
@@ -104,7 +123,7 @@ def test_training_order_depends_only_on_seed_and_epoch(tokenizer):
     torch.manual_seed(123), torch.rand(10)  # another process, or a resumed one, with other RNG state
     assert list(EpochSeededLengthGroupedSampler(4, windows, seed=7)) == first == list(sampler)
     sampler.set_epoch(1)
-    assert list(sampler) != first and sorted(list(sampler)) == sorted(first) == list(range(40))
+    assert list(sampler) != first and sorted(sampler) == sorted(first) == list(range(40))
     lengths = [len(windows[i]["input_ids"]) for i in first]
     assert lengths[0] == max(lengths)  # length-grouped: the longest batch comes first
 

@@ -14,16 +14,30 @@ CONTEXT = "Atlas Billing Hub (system id 12345) is owned by the Payments Platform
 
 
 def squad(version_2: bool) -> dict:
-    answerable = {"id": "q1", "question": "Who owns Atlas Billing Hub?",
-                  "answers": [{"text": "Payments Platform", "answer_start": 52},  # right offset
-                              {"text": "Payments Platform team", "answer_start": 3},  # wrong offset: located
-                              {"text": "the payments platform", "answer_start": 48}]}  # other case: located loosely
+    answerable = {
+        "id": "q1",
+        "question": "Who owns Atlas Billing Hub?",
+        "answers": [
+            {"text": "Payments Platform", "answer_start": 52},  # right offset
+            {"text": "Payments Platform team", "answer_start": 3},  # wrong offset: located
+            {"text": "the payments platform", "answer_start": 48},
+        ],
+    }  # other case: located loosely
     qas = [answerable, {"id": "q2", "question": "What is its id?", "answers": [{"text": "99999", "answer_start": 0}]}]
     if version_2:
-        qas.append({"id": "q3", "question": "Where is it hosted?", "answers": [], "is_impossible": True,
-                    "plausible_answers": [{"text": "Atlas", "answer_start": 0}]})
-    return {"version": "2.0" if version_2 else "1.1",
-            "data": [{"title": "Atlas", "paragraphs": [{"context": CONTEXT, "qas": qas}]}]}
+        qas.append(
+            {
+                "id": "q3",
+                "question": "Where is it hosted?",
+                "answers": [],
+                "is_impossible": True,
+                "plausible_answers": [{"text": "Atlas", "answer_start": 0}],
+            }
+        )
+    return {
+        "version": "2.0" if version_2 else "1.1",
+        "data": [{"title": "Atlas", "paragraphs": [{"context": CONTEXT, "qas": qas}]}],
+    }
 
 
 def read(tmp_path, name: str, content: str, fmt: str, **extra):
@@ -49,14 +63,28 @@ def test_squad_v2_unanswerable(tmp_path):
 
 def test_seed_jsonl_bad_lines_are_quarantined_with_line_and_field(tmp_path):
     good = {"query": "Who owns Atlas Billing Hub?", "context": CONTEXT, "answer": "Payments Platform"}
-    lines = [json.dumps(good), "", json.dumps(good)[:30], json.dumps({"query": "q", "answer": "a"}),
-             json.dumps(good | {"query": 12345}), json.dumps(good | {"answer": "Treasury"}),
-             json.dumps(good | {"answer": None}), json.dumps(good | {"context": "   "}), "[1, 2]"]
+    lines = [
+        json.dumps(good),
+        "",
+        json.dumps(good)[:30],
+        json.dumps({"query": "q", "answer": "a"}),
+        json.dumps(good | {"query": 12345}),
+        json.dumps(good | {"answer": "Treasury"}),
+        json.dumps(good | {"answer": None}),
+        json.dumps(good | {"context": "   "}),
+        "[1, 2]",
+    ]
     reads = read(tmp_path, "raw.jsonl", "\n".join(lines) + "\n", "seed_jsonl")
     assert [(r.reason, r.detail.split(": ")[0]) for r in reads] == [
-        (None, ""), ("malformed_json", "raw.jsonl:3"), ("missing_field", "raw.jsonl:4"),
-        ("wrong_type", "raw.jsonl:5"), ("answer_not_in_context", "raw.jsonl:6"), (None, ""),
-        ("empty_context", "raw.jsonl:8"), ("not_an_object", "raw.jsonl:9")]
+        (None, ""),
+        ("malformed_json", "raw.jsonl:3"),
+        ("missing_field", "raw.jsonl:4"),
+        ("wrong_type", "raw.jsonl:5"),
+        ("answer_not_in_context", "raw.jsonl:6"),
+        (None, ""),
+        ("empty_context", "raw.jsonl:8"),
+        ("not_an_object", "raw.jsonl:9"),
+    ]
     assert "field 'context' is missing" in reads[2].detail and "field 'query'" in reads[3].detail
     assert reads[0].row["answers"] == [{"text": "Payments Platform", "answer_start": 52}]
     assert reads[5].row["is_impossible"] and reads[5].row["answers"] == []
@@ -74,10 +102,22 @@ def test_unreadable_squad_file_is_one_clear_error(tmp_path):
 
 
 def hf_records() -> list[dict]:
-    return [{"id": "a", "title": "Atlas", "question": "Who owns Atlas Billing Hub?", "context": CONTEXT,
-             "answers": {"text": ["Payments Platform"], "answer_start": [52]}},
-            {"id": "b", "title": "Atlas", "question": "Where is it hosted?", "context": CONTEXT,
-             "answers": {"text": [], "answer_start": []}}]
+    return [
+        {
+            "id": "a",
+            "title": "Atlas",
+            "question": "Who owns Atlas Billing Hub?",
+            "context": CONTEXT,
+            "answers": {"text": ["Payments Platform"], "answer_start": [52]},
+        },
+        {
+            "id": "b",
+            "title": "Atlas",
+            "question": "Where is it hosted?",
+            "context": CONTEXT,
+            "answers": {"text": [], "answer_start": []},
+        },
+    ]
 
 
 def test_hf_dataset_from_a_save_to_disk_folder(tmp_path):
@@ -114,7 +154,9 @@ def test_hub_source_code_path(tmp_path, monkeypatch):
     import datasets
 
     calls = []
-    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: calls.append((a, k)) or datasets.Dataset.from_list(hf_records()))
+    monkeypatch.setattr(
+        datasets, "load_dataset", lambda *a, **k: calls.append((a, k)) or datasets.Dataset.from_list(hf_records())
+    )
     source = Source(name="hub", format="hf_dataset", hub_id="rajpurkar/squad", revision="7b6d24c", split="validation")
     reads = list(read_source(source, tmp_path))
     assert calls == [(("rajpurkar/squad",), {"revision": "7b6d24c", "split": "validation"})]

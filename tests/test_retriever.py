@@ -10,7 +10,7 @@ import pytest
 from sentence_transformers import SentenceTransformer
 
 from conftest import run
-from reproqa.index import BM25, Index, fuse, ranking_metrics, scale, truncate
+from reproqa.index import Index, fuse, ranking_metrics, scale, truncate
 from reproqa.params import Fusion
 
 METRICS = {"ndcg@10", "mrr@10", "recall@1", "recall@5", "recall@10", "recall@100"}
@@ -59,10 +59,14 @@ def test_training_twice_gives_the_same_model(pipeline, tmp_path):
 def test_ranking_metrics_for_known_ranks():
     indices = np.array([[7, 1, 2], [3, 7, 1], [1, 2, 3]])
     metrics = ranking_metrics(indices, relevant=np.array([7, 7, 7]), ndcg_at=10, recall_at=[1, 5])  # ranks 1, 2, none
-    assert metrics["recall@1"] == pytest.approx(1 / 3, abs=1e-4) and metrics["recall@5"] == pytest.approx(2 / 3, abs=1e-4)
+    assert metrics["recall@1"] == pytest.approx(1 / 3, abs=1e-4) and metrics["recall@5"] == pytest.approx(
+        2 / 3, abs=1e-4
+    )
     assert metrics["mrr@10"] == pytest.approx((1 + 1 / 2) / 3, abs=1e-4)
     assert metrics["ndcg@10"] == pytest.approx((1 + 1 / np.log2(3)) / 3, abs=1e-4)
-    assert ranking_metrics(indices, np.array([7, 7, 7]), ndcg_at=1, recall_at=[1])["ndcg@1"] == pytest.approx(1 / 3, abs=1e-4)
+    assert ranking_metrics(indices, np.array([7, 7, 7]), ndcg_at=1, recall_at=[1])["ndcg@1"] == pytest.approx(
+        1 / 3, abs=1e-4
+    )
 
 
 class Embeddings:
@@ -78,8 +82,13 @@ class Embeddings:
 
 def test_the_index_searches_dense_bm25_and_hybrid_and_round_trips(tmp_path):
     corpus = ["atlas billing hub is owned by payments", "cobalt claims portal runs in dublin", "nothing here"]
-    vectors = {corpus[0]: [1.0, 0.0, 5.0], corpus[1]: [0.0, 1.0, 5.0], corpus[2]: [1.0, 1.0, -5.0],
-               "who owns atlas billing hub?": [1.0, 0.0, 5.0], "where does cobalt claims portal run?": [0.0, 1.0, 5.0]}
+    vectors = {
+        corpus[0]: [1.0, 0.0, 5.0],
+        corpus[1]: [0.0, 1.0, 5.0],
+        corpus[2]: [1.0, 1.0, -5.0],
+        "who owns atlas billing hub?": [1.0, 0.0, 5.0],
+        "where does cobalt claims portal run?": [0.0, 1.0, 5.0],
+    }
     fusion = Fusion(method="rrf", rrf_k=60, dense_weight=0.5, candidates=3)
     index = Index.build(corpus, ["a", "b", "c"], Embeddings(vectors), batch_size=2, fusion=fusion)
     questions = ["who owns atlas billing hub?", "where does cobalt claims portal run?"]

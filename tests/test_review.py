@@ -4,15 +4,16 @@ import json
 from pathlib import Path
 
 import yaml
-from conftest import BIN, GIT_USER, REPO, run
 
+from conftest import BIN, GIT_USER, REPO, run
 
 
 def write_revision(root: Path, f1: float, lr: float, curve: list[float]) -> None:
     for stage in ("evaluate", "train"):
         (root / "metrics" / stage).mkdir(parents=True, exist_ok=True)
-    (root / "metrics/evaluate/metrics.json").write_text(json.dumps(
-        {"integrated": {"exact": 50.0, "f1": f1}, "isolated": {"exact": 80.0, "f1": 85.0}}))
+    (root / "metrics/evaluate/metrics.json").write_text(
+        json.dumps({"integrated": {"exact": 50.0, "f1": f1}, "isolated": {"exact": 80.0, "f1": 85.0}})
+    )
     (root / "metrics/train/test.json").write_text(json.dumps({"exact": 80.0, "f1": 85.0, "bleu": f1 / 2}))
     (root / "params.yaml").write_text(yaml.safe_dump({"train": {"lr": lr, "epochs": 2}}))
     (root / "metrics/f1.tsv").write_text("step\tf1\n" + "".join(f"{10 * i}\t{v}\n" for i, v in enumerate(curve)))
@@ -23,15 +24,23 @@ def section(report: str, title: str) -> str:
 
 
 def row(table: str, name: str) -> list[str]:
-    return next([cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines() if f" {name} " in line)
+    return next(
+        [cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines() if f" {name} " in line
+    )
 
 
 def test_the_report_compares_metrics_params_and_plots_with_main(tmp_path):
     run(["git", "init", "-q", "-b", "main"], tmp_path)
     run(["dvc", "init", "-q"], tmp_path)
-    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({
-        "metrics": ["metrics/evaluate/metrics.json", "metrics/train/test.json"], "params": ["params.yaml"],
-        "plots": [{"Validation F1": {"x": "step", "y": {"metrics/f1.tsv": "f1"}}}]}))
+    (tmp_path / "dvc.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "metrics": ["metrics/evaluate/metrics.json", "metrics/train/test.json"],
+                "params": ["params.yaml"],
+                "plots": [{"Validation F1": {"x": "step", "y": {"metrics/f1.tsv": "f1"}}}],
+            }
+        )
+    )
     write_revision(tmp_path, f1=60.0, lr=1e-4, curve=[20.0, 40.0, 55.0])
     run(["git", "add", "-A"], tmp_path)
     run(["git", *GIT_USER, "commit", "-qm", "main"], tmp_path)
@@ -68,7 +77,9 @@ def test_the_report_compares_metrics_params_and_plots_with_main(tmp_path):
 def test_a_report_with_nothing_changed_says_so(tmp_path):
     run(["git", "init", "-q", "-b", "main"], tmp_path)
     run(["dvc", "init", "-q"], tmp_path)
-    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"metrics": ["metrics/evaluate/metrics.json"], "params": ["params.yaml"]}))
+    (tmp_path / "dvc.yaml").write_text(
+        yaml.safe_dump({"metrics": ["metrics/evaluate/metrics.json"], "params": ["params.yaml"]})
+    )
     write_revision(tmp_path, f1=60.0, lr=1e-4, curve=[1.0])
     run(["git", "add", "-A"], tmp_path)
     run(["git", *GIT_USER, "commit", "-qm", "main"], tmp_path)

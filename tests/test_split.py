@@ -8,8 +8,20 @@ import pytest
 
 from reproqa.params import Decontamination, NearDuplicates, Source
 from reproqa.records import write_all
-from reproqa.split import (REMOVED, SPLITS, assign, collect, context_groups, decontaminate, exact_duplicates,
-                           merged_answers, near_duplicates, read_benchmarks, summary, write_splits)
+from reproqa.split import (
+    REMOVED,
+    SPLITS,
+    assign,
+    collect,
+    context_groups,
+    decontaminate,
+    exact_duplicates,
+    merged_answers,
+    near_duplicates,
+    read_benchmarks,
+    summary,
+    write_splits,
+)
 
 NEAR = NearDuplicates(num_perm=128, bands=16, context_ngram=5, question_ngram=3, threshold=0.8, bucket_window=32)
 CONTEXT = "policy text: we share data with advertisers and with analytics providers for reporting."
@@ -17,9 +29,16 @@ FRACTIONS = {"train": 0.8, "validation": 0.1, "test": 0.1}
 
 
 def row(i: int, question: str, answers: list[str], context: str = CONTEXT, title: str | None = None) -> dict:
-    return {"id": f"t:{i}", "source": "t", "origin": f"t.jsonl:{i}", "title": title, "question": question,
-            "context": context, "answers": [{"text": a, "answer_start": context.index(a)} for a in answers],
-            "is_impossible": not answers}
+    return {
+        "id": f"t:{i}",
+        "source": "t",
+        "origin": f"t.jsonl:{i}",
+        "title": title,
+        "question": question,
+        "context": context,
+        "answers": [{"text": a, "answer_start": context.index(a)} for a in answers],
+        "is_impossible": not answers,
+    }
 
 
 def answer(text: str) -> dict:
@@ -32,18 +51,23 @@ def rows_file(tmp_path, rows: list[dict]):
 
 
 def test_exact_duplicates_merge_other_answers_only_within_the_same_context_text(tmp_path):
-    path = rows_file(tmp_path, [
-        row(0, "who gets my data?", ["advertisers"]),
-        row(1, "Who gets my data", ["analytics providers"]),  # another valid span: merged into row 0
-        row(2, "who gets my data?", ["reporting"], context=CONTEXT.capitalize()),  # same form, another text
-        row(3, "who gets my data?", []),  # unanswerable here: nothing to merge
-        row(4, "what is it for?", ["reporting"]),
-    ])
+    path = rows_file(
+        tmp_path,
+        [
+            row(0, "who gets my data?", ["advertisers"]),
+            row(1, "Who gets my data", ["analytics providers"]),  # another valid span: merged into row 0
+            row(2, "who gets my data?", ["reporting"], context=CONTEXT.capitalize()),  # same form, another text
+            row(3, "who gets my data?", []),  # unanswerable here: nothing to merge
+            row(4, "what is it for?", ["reporting"]),
+        ],
+    )
     rows = collect(path, group_by_title=True)
     removed, merge_into = exact_duplicates(rows)
-    assert removed == {1: ("exact_duplicate", "duplicate of t:0, its answers merged into it"),
-                       2: ("exact_duplicate", "duplicate of t:0"),
-                       3: ("exact_duplicate", "duplicate of t:0")}
+    assert removed == {
+        1: ("exact_duplicate", "duplicate of t:0, its answers merged into it"),
+        2: ("exact_duplicate", "duplicate of t:0"),
+        3: ("exact_duplicate", "duplicate of t:0"),
+    }
     assert merge_into == {0: [1]}
     assert rows.answers[0] == {"advertisers", "analytics providers"}  # step 3 compares the merged answers
     assert merged_answers(path, merge_into) == {0: [answer("advertisers"), answer("analytics providers")]}
@@ -52,12 +76,18 @@ def test_exact_duplicates_merge_other_answers_only_within_the_same_context_text(
 def test_near_duplicate_contexts_form_one_group_and_their_near_duplicate_questions_go(tmp_path):
     copied = CONTEXT + " copied"  # another text, a near-duplicate form (word 5-gram Jaccard 0.9)
     other = "an unrelated context about the cafeteria menu and the opening hours of the canteen on fridays."
-    rows = collect(rows_file(tmp_path, [
-        row(0, "which companies get my data?", ["advertisers"]),
-        row(1, "which compnies get my data?", ["advertisers"], context=copied),  # typo, same answer: removed
-        row(2, "which companie get my data?", ["reporting"], context=copied),  # typo, other answer: kept
-        row(3, "which companies get my data?", ["canteen"], context=other),  # same question, other group: kept
-    ]), group_by_title=True)
+    rows = collect(
+        rows_file(
+            tmp_path,
+            [
+                row(0, "which companies get my data?", ["advertisers"]),
+                row(1, "which compnies get my data?", ["advertisers"], context=copied),  # typo, same answer: removed
+                row(2, "which companie get my data?", ["reporting"], context=copied),  # typo, other answer: kept
+                row(3, "which companies get my data?", ["canteen"], context=other),  # same question, other group: kept
+            ],
+        ),
+        group_by_title=True,
+    )
     groups, pairs = context_groups(rows, NEAR)
     assert pairs == [(0, 1)] and groups.find(1) == groups.find(0) != groups.find(2)
     assert near_duplicates(rows, groups, {}, NEAR) == {1: ("near_duplicate", "near-duplicate of t:0")}
@@ -65,11 +95,14 @@ def test_near_duplicate_contexts_form_one_group_and_their_near_duplicate_questio
 
 
 def test_titles_group_unrelated_contexts_only_when_asked(tmp_path):
-    path = rows_file(tmp_path, [
-        row(0, "who gets my data?", ["advertisers"], title="Privacy"),
-        row(1, "when is it open?", ["fridays"], context="the canteen opens on fridays.", title="Privacy"),
-        row(2, "what is on the menu?", ["soup"], context="the menu has soup.", title="Food"),
-    ])
+    path = rows_file(
+        tmp_path,
+        [
+            row(0, "who gets my data?", ["advertisers"], title="Privacy"),
+            row(1, "when is it open?", ["fridays"], context="the canteen opens on fridays.", title="Privacy"),
+            row(2, "what is on the menu?", ["soup"], context="the menu has soup.", title="Food"),
+        ],
+    )
     groups, pairs = context_groups(collect(path, group_by_title=True), NEAR)
     assert pairs == [] and groups.find(0) == groups.find(1) != groups.find(2)
     groups, _ = context_groups(collect(path, group_by_title=False), NEAR)
@@ -79,30 +112,58 @@ def test_titles_group_unrelated_contexts_only_when_asked(tmp_path):
 def test_decontamination_removes_rows_whose_question_or_context_is_in_a_benchmark(tmp_path):
     leaked = "the atlas billing hub runs in the dublin data centre and is owned by the payments team since 2019."
     (tmp_path / "bench.jsonl").write_text(
-        json.dumps({"query": "Who gets my data?", "context": "a benchmark passage of its own.", "answer": None}) + "\n"
-        + json.dumps({"query": "Where does it run?", "context": leaked, "answer": "dublin"}) + "\n")
-    decon = Decontamination(benchmarks=[Source(name="bench", format="seed_jsonl", path="bench.jsonl")],
-                            question_ngram=8, context_ngram=13, max_ngram_frequency=10, min_overlap=0.6)
-    rows = collect(rows_file(tmp_path, [
-        row(0, "who gets my data", ["advertisers"]),  # the benchmark's first question
-        row(1, "who owns it?", ["payments"], context=leaked),  # the benchmark's second context
-        row(2, "what is it for?", ["reporting"]),
-        row(3, "who gets my data?", ["analytics providers"], context="analytics providers get it."),
-    ]), group_by_title=True)
+        json.dumps({"query": "Who gets my data?", "context": "a benchmark passage of its own.", "answer": None})
+        + "\n"
+        + json.dumps({"query": "Where does it run?", "context": leaked, "answer": "dublin"})
+        + "\n"
+    )
+    decon = Decontamination(
+        benchmarks=[Source(name="bench", format="seed_jsonl", path="bench.jsonl")],
+        question_ngram=8,
+        context_ngram=13,
+        max_ngram_frequency=10,
+        min_overlap=0.6,
+    )
+    rows = collect(
+        rows_file(
+            tmp_path,
+            [
+                row(0, "who gets my data", ["advertisers"]),  # the benchmark's first question
+                row(1, "who owns it?", ["payments"], context=leaked),  # the benchmark's second context
+                row(2, "what is it for?", ["reporting"]),
+                row(3, "who gets my data?", ["analytics providers"], context="analytics providers get it."),
+            ],
+        ),
+        group_by_title=True,
+    )
     benchmark = read_benchmarks(decon, tmp_path)
     assert benchmark.rows == 2
     found, contexts_matched = decontaminate(rows, {3: ("exact_duplicate", "")}, benchmark)
-    assert found == {0: ("contaminated", "question overlaps benchmark row bench.jsonl:1"),
-                     1: ("contaminated", "context overlaps benchmark row bench.jsonl:2")}  # 3 was removed already
+    assert found == {
+        0: ("contaminated", "question overlaps benchmark row bench.jsonl:1"),
+        1: ("contaminated", "context overlaps benchmark row bench.jsonl:2"),
+    }  # 3 was removed already
     assert contexts_matched == 1
 
 
 def test_groups_are_assigned_whole_and_removed_rows_go_to_removed(tmp_path):
     # 40 articles of 2 unrelated paragraphs each, 3 questions a paragraph: the title holds each article together.
-    rows = collect(rows_file(tmp_path, [
-        row(i, f"question {i}?", ["fact"], context=f"paragraph {p} of article {a} states a fact.", title=f"article {a}")
-        for i, (a, p) in enumerate((a, p) for a in range(40) for p in range(2) for _ in range(3))
-    ]), group_by_title=True)
+    rows = collect(
+        rows_file(
+            tmp_path,
+            [
+                row(
+                    i,
+                    f"question {i}?",
+                    ["fact"],
+                    context=f"paragraph {p} of article {a} states a fact.",
+                    title=f"article {a}",
+                )
+                for i, (a, p) in enumerate((a, p) for a in range(40) for p in range(2) for _ in range(3))
+            ],
+        ),
+        group_by_title=True,
+    )
     groups, _ = context_groups(rows, NEAR)
     removed = {0: ("near_duplicate", "near-duplicate of t:1"), 7: ("contaminated", "x")}
     destination, group_count = assign(rows, groups, removed, seed=42, fractions=FRACTIONS)
@@ -118,8 +179,15 @@ def test_groups_are_assigned_whole_and_removed_rows_go_to_removed(tmp_path):
 
 
 def test_write_splits_moves_rows_with_their_merged_answers_and_reasons(tmp_path):
-    path = rows_file(tmp_path, [row(0, "who?", ["advertisers"]), row(1, "who", ["reporting"]),
-                                row(2, "what?", [], context="another context."), row(3, "why?", ["it"], context="it.")])
+    path = rows_file(
+        tmp_path,
+        [
+            row(0, "who?", ["advertisers"]),
+            row(1, "who", ["reporting"]),
+            row(2, "what?", [], context="another context."),
+            row(3, "why?", ["it"], context="it."),
+        ],
+    )
     destination = np.array([1, REMOVED, 2, 0], dtype=np.int8)
     removed = {1: ("exact_duplicate", "duplicate of t:0, its answers merged into it")}
     answers_of = {0: [answer("advertisers"), answer("reporting")]}

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from conftest import GIT_USER, REPO, run, stage_env
 
 NOT_PULLED = {".git", ".dvc", "scratch", "__pycache__"}  # git internals, caches, the trainers' scratch
@@ -157,11 +158,16 @@ def sshd(tmp_path):
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {keys / 'host'}\nPidFile {keys / 'sshd.pid'}\n"
         f"AuthorizedKeysFile {keys / 'authorized_keys'}\nPubkeyAuthentication yes\nPasswordAuthentication no\n"
         "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nUsePAM no\nStrictModes no\n"
-        "Subsystem sftp internal-sftp\n")
+        "Subsystem sftp internal-sftp\n"
+    )
     if os.geteuid() == 0:
         Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation folder (Debian makes it at boot)
-    process = subprocess.Popen([server, "-D", "-e", "-f", str(keys / "sshd_config")],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [server, "-D", "-e", "-f", str(keys / "sshd_config")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     for _ in range(100):
         if process.poll() is not None:
             pytest.fail(f"sshd exited: {process.stdout.read()}")
@@ -174,9 +180,12 @@ def sshd(tmp_path):
     (home / ".ssh").mkdir(parents=True)
     host_key = " ".join((keys / "host.pub").read_text().split()[:2])
     (home / ".ssh/known_hosts").write_text(f"[127.0.0.1]:{port} {host_key}\n")
-    yield {"url": f"ssh://{getpass.getuser()}@127.0.0.1:{port}{tmp_path / 'ssh-storage'}", "key": keys / "client",
-           "env": stage_env() | {"HOME": str(home)},
-           "storage": tmp_path / "ssh-storage"}
+    yield {
+        "url": f"ssh://{getpass.getuser()}@127.0.0.1:{port}{tmp_path / 'ssh-storage'}",
+        "key": keys / "client",
+        "env": stage_env() | {"HOME": str(home)},
+        "storage": tmp_path / "ssh-storage",
+    }
     process.terminate()
     process.wait(timeout=10)
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import yaml
-from conftest import run, stage_env
 from transformers import AutoModelForQuestionAnswering
 
+from conftest import run, stage_env
 from reproqa.checkpoints import last_complete_checkpoint
 from reproqa.reader import ReaderSettings, qa_scores
 
@@ -29,8 +29,13 @@ def test_reader_writes_model_predictions_and_scores(pipeline):
     scores = json.loads((root / "metrics/train/test.json").read_text())
     assert {"exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1", "bleu", "rougeL"} <= set(scores)
     assert scores["total"] == len(test)
-    assert {k: scores[k] for k in ("exact", "f1")} == {k: round(v, 4) for k, v in qa_scores(
-        [predictions[i] for i in test], [[a["text"] for a in test[i]["answers"]] for i in test]).items() if k in ("exact", "f1")}
+    assert {k: scores[k] for k in ("exact", "f1")} == {
+        k: round(v, 4)
+        for k, v in qa_scores(
+            [predictions[i] for i in test], [[a["text"] for a in test[i]["answers"]] for i in test]
+        ).items()
+        if k in ("exact", "f1")
+    }
 
 
 def test_the_model_folder_holds_the_settings_it_reads_with(pipeline):
@@ -76,8 +81,14 @@ def test_a_killed_run_resumes_and_ends_as_an_uninterrupted_run(pipeline, tmp_pat
     run(["dvc", "repro", "train"], uninterrupted)
 
     killed = _longer_training(root, tmp_path / "killed")
-    stage = subprocess.Popen(["dvc", "repro", "train"], cwd=killed, env=stage_env(), start_new_session=True,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    stage = subprocess.Popen(
+        ["dvc", "repro", "train"],
+        cwd=killed,
+        env=stage_env(),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     while last_complete_checkpoint(killed / "scratch/train") is None:
         assert stage.poll() is None, "the stage ended before its first checkpoint"
         time.sleep(0.05)
@@ -87,8 +98,13 @@ def test_a_killed_run_resumes_and_ends_as_an_uninterrupted_run(pipeline, tmp_pat
 
     resumed = run(["dvc", "repro", "train"], killed).stdout
     assert "train: resuming from scratch/train/checkpoint-10" in resumed
-    for output in ("models/reader/model.safetensors", "results/train/predictions.json", "metrics/train/test.json",
-                   "metrics/train/plots/metrics/eval/f1.tsv", "metrics/train/plots/metrics/train/loss.tsv"):
+    for output in (
+        "models/reader/model.safetensors",
+        "results/train/predictions.json",
+        "metrics/train/test.json",
+        "metrics/train/plots/metrics/eval/f1.tsv",
+        "metrics/train/plots/metrics/train/loss.tsv",
+    ):
         assert (killed / output).read_bytes() == (uninterrupted / output).read_bytes(), output
     assert run(["dvc", "status", "train"], killed).stdout.strip() == "Data and pipelines are up to date."
 

@@ -13,8 +13,8 @@ import string
 
 import datasets
 import evaluate
-from sacrebleu.metrics import BLEU
 from rouge_score import rouge_scorer
+from sacrebleu.metrics import BLEU
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 _PUNCTUATION = set(string.punctuation)
@@ -43,11 +43,16 @@ def f1_score(gold: str, prediction: str) -> float:
 class QaScores(evaluate.Metric):
     def _info(self):
         return evaluate.MetricInfo(
-            description=__doc__, citation="Rajpurkar et al., 2018 (SQuAD 2.0)", inputs_description=(
+            description=__doc__,
+            citation="Rajpurkar et al., 2018 (SQuAD 2.0)",
+            inputs_description=(
                 "predictions: list of predicted answer texts ('' = no answer); "
-                "references: list of lists of gold answer texts ([] = unanswerable)"),
-            features=datasets.Features({"predictions": datasets.Value("string"),
-                                        "references": datasets.Sequence(datasets.Value("string"))}))
+                "references: list of lists of gold answer texts ([] = unanswerable)"
+            ),
+            features=datasets.Features(
+                {"predictions": datasets.Value("string"), "references": datasets.Sequence(datasets.Value("string"))}
+            ),
+        )
 
     def _compute(self, predictions, references):
         scores = {"exact": [], "f1": [], "HasAns_exact": [], "HasAns_f1": [], "NoAns_exact": [], "NoAns_f1": []}
@@ -66,8 +71,11 @@ class QaScores(evaluate.Metric):
                 golds_of_answered.append(gold)
                 rouge_l.append(max(rouge.score(g, prediction)["rougeL"].fmeasure for g in gold))
         result = {name: 100.0 * sum(values) / len(values) for name, values in scores.items() if values}
-        result |= {"total": len(predictions), "HasAns_total": len(scores["HasAns_exact"]),
-                   "NoAns_total": len(scores["NoAns_exact"])}
+        result |= {
+            "total": len(predictions),
+            "HasAns_total": len(scores["HasAns_exact"]),
+            "NoAns_total": len(scores["NoAns_exact"]),
+        }
         if answered:
             streams = max(map(len, golds_of_answered))  # sacrebleu: one stream per reference slot
             references_t = [[g[i] if i < len(g) else g[0] for g in golds_of_answered] for i in range(streams)]
