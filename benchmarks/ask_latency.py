@@ -64,7 +64,7 @@ def main() -> None:
         contexts, titles, questions = squad_corpus(args.squad, args.contexts, args.questions)
         index = REPO / "benchmarks/out/ask_latency/index"
         built = load_params("index", params)  # as stage index builds it
-        Index.build(contexts, titles, load_encoder(retriever), built.batch_size, built.fusion).save(index)
+        Index.build(contexts, titles, load_encoder(retriever, "float32"), built.batch_size, built.fusion).save(index)
     else:
         questions = pq.read_table(args.project / "data/processed/test.parquet")["question"].to_pylist()[
             : args.questions

@@ -27,7 +27,6 @@ import yaml
 from reproqa.records import offsets_hold
 
 REPO = Path(__file__).resolve().parent.parent
-METRICS = ("ndcg@10", "mrr@10", "recall@1", "recall@5", "recall@10", "recall@100")
 RUNS = {  # name: (raw file, benchmark file to decontaminate against or None)
     "squad-v1.1-dev": ("squad-v1.1/dev-v1.1.json", None),
     "squad-v2.0-half": ("squad-v2.0-half/dev-v2.0.json", None),
@@ -131,11 +130,12 @@ def main() -> None:
     for name, result in results.items():
         if "retriever" in result:
             retriever = result["retriever"]
-            print(f"\n{name}: {retriever['queries']} test queries, {retriever['corpus']} contexts\n")
-            print("| retriever | " + " | ".join(METRICS) + " |\n|---|" + "---|" * len(METRICS))
+            print(f"\n{name}: {retriever['questions']} test questions, {retriever['corpus']} contexts\n")
+            names = list(retriever["bm25"])  # ndcg@k, mrr@k, recall@k as evaluate_retriever's params say
+            print("| retriever | " + " | ".join(names) + " |\n|---|" + "---|" * len(names))
             for system, metrics in retriever.items():
                 if isinstance(metrics, dict):
-                    print(f"| {system} | " + " | ".join(f"{metrics[m]:.3f}" for m in METRICS) + " |")
+                    print(f"| {system} | " + " | ".join(f"{metrics[m]:.3f}" for m in names) + " |")
     for name, result in results.items():
         if "reader" in result:  # the reader on the test split, gold contexts
             reader = result["reader"]

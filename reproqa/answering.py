@@ -5,7 +5,7 @@ scored. Its parts: reproqa.index.Index (the search), reproqa.reader.Reader (the 
 params (which search, how many contexts, the combination's weight, the precision).
 
 How the final answer is chosen. The index returns the top_k contexts with their retrieval scores, scaled to
-[0, 1] over those k (reproqa.index.scale: the first gets 1, the last 0, a single context 1). The reader
+[0, 1] over those k (reproqa.index.scale: the first gets 1, the last 0; all 0 when they tie). The reader
 post-processes each (question, context) pair as it does on its own (reproqa.reader.postprocess): the best
 span with its score (start logit + end logit), or "" with the null score (the CLS logits) when the null score
 beats that span by more than the reader's null threshold (SQuAD v2). Each context's outcome, a span or "", is
@@ -29,6 +29,7 @@ from reproqa.errors import UserError
 from reproqa.index import Index, load_encoder, scale
 from reproqa.params import EvaluateParams
 from reproqa.reader import Reader
+from reproqa.records import DIGITS
 
 
 @dataclass
@@ -85,10 +86,10 @@ class Answerer:
         return Answer(
             question=question,
             text=reading[best][0] if spanned else "",
-            score=round(float(combined[best]), 4) if best is not None else None,
+            score=round(float(combined[best]), DIGITS) if best is not None else None,
             context_id=context,
             title=self.index.titles[context] if spanned else None,
             context=self.index.contexts[context] if spanned else None,
             retrieved=retrieved,
-            retrieval_scores=[round(s, 4) for s in retrieval_scores],
+            retrieval_scores=[round(s, DIGITS) for s in retrieval_scores],
         )

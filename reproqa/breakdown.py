@@ -10,6 +10,7 @@ import re
 import numpy as np
 
 QUESTION_WORDS = ("what", "which", "who", "whom", "whose", "when", "where", "why", "how")
+PLOT_DIGITS = 2  # a bar's F1 in a plot: hundredths of a point are more than a reader of the plot can see
 
 
 def question_type(question: str) -> str:
@@ -39,8 +40,8 @@ def f1_by(rows: list[dict], field: str) -> list[dict]:
         {
             field: name,
             "questions": len(members),
-            "integrated_f1": round(float(np.mean([r["integrated_f1"] for r in members])), 2),
-            "isolated_f1": round(float(np.mean([r["isolated_f1"] for r in members])), 2),
+            "integrated_f1": round(float(np.mean([r["integrated_f1"] for r in members])), PLOT_DIGITS),
+            "isolated_f1": round(float(np.mean([r["isolated_f1"] for r in members])), PLOT_DIGITS),
         }
         for name, members in sorted(groups.items())
     ]

@@ -25,7 +25,7 @@ from sentence_transformers import SentenceTransformer
 from reproqa.errors import UserError
 from reproqa.models import device
 from reproqa.params import Fusion
-from reproqa.records import read_rows
+from reproqa.records import DIGITS, read_rows
 
 CONTEXTS, DENSE, SPARSE, SETTINGS = "contexts.parquet", "dense.faiss", "bm25", "index.json"
 
@@ -41,7 +41,7 @@ def corpus(split_paths: list[Path]) -> tuple[list[str], list[str]]:
     return contexts, [titles[c] for c in contexts]
 
 
-def load_encoder(folder: str | Path, precision: str = "float32") -> SentenceTransformer:
+def load_encoder(folder: str | Path, precision: str) -> SentenceTransformer:
     """A sentence-transformers model, on the GPU if there is one, its weights in `precision`."""
     return SentenceTransformer(str(folder), device=device(), model_kwargs={"dtype": getattr(torch, precision)})
 
@@ -61,14 +61,14 @@ def truncate(embeddings: np.ndarray, dim: int) -> np.ndarray:
 
 
 def scale(scores: np.ndarray) -> np.ndarray:
-    """Min-max scaling of one ranking's scores to [0, 1]. When all are equal (a single context, say) each
-    gets 1: the best of a list is the best, however short the list.
+    """Min-max scaling of one ranking's scores to [0, 1]. When all are equal (BM25 matched no word of the
+    question, or a single context) each gets 0: scores that do not differ say nothing about which is better.
 
     >>> scale(np.array([3.0, 2.0, 1.0])).tolist(), scale(np.array([5.0])).tolist()
-    ([1.0, 0.5, 0.0], [1.0])
+    ([1.0, 0.5, 0.0], [0.0])
     """
     low, high = scores.min(initial=np.inf), scores.max(initial=-np.inf)
-    return (scores - low) / (high - low) if high > low else np.ones_like(scores, dtype=np.float64)
+    return (scores - low) / (high - low) if high > low else np.zeros_like(scores, dtype=np.float64)
 
 
 def fuse(
@@ -124,17 +124,18 @@ class BM25:
 
 class Index:
     """The corpus (context i has id i), its dense embeddings in faiss and its BM25 index, searched as the
-    fusion settings say. `encoder` embeds the questions; Matryoshka `dim`: both sides cut to that size."""
+    fusion settings say. `encoder` embeds the questions, `batch_size` at a time (None: BM25 only); `dim`: a
+    Matryoshka size both sides are cut to (None: the full embedding)."""
 
     def __init__(
         self,
         contexts: list[str],
         titles: list[str],
         dense: faiss.Index,
-        bm25: BM25,
+        bm25: BM25 | None,
         fusion: Fusion,
-        encoder: SentenceTransformer | None = None,
-        batch_size: int = 64,
+        encoder: SentenceTransformer | None,
+        batch_size: int,
         dim: int | None = None,
     ):
         self.contexts, self.titles, self.dense, self.bm25, self.fusion = contexts, titles, dense, bm25, fusion
@@ -142,13 +143,20 @@ class Index:
 
     @classmethod
     def build(
-        cls, contexts: list[str], titles: list[str], encoder: SentenceTransformer, batch_size: int, fusion: Fusion
+        cls,
+        contexts: list[str],
+        titles: list[str],
+        encoder: SentenceTransformer,
+        batch_size: int,
+        fusion: Fusion,
+        bm25: bool = True,
     ) -> "Index":
-        """Embeds every context with `encoder` and indexes them for exact cosine search and for BM25."""
+        """Embeds every context with `encoder` for exact cosine search, and indexes them for BM25 unless
+        bm25=False (an index searched only by `dense`, such as the base model's in evaluate_retriever)."""
         embeddings = encode(encoder, contexts, batch_size)
         dense = faiss.IndexFlatIP(embeddings.shape[1])
         dense.add(embeddings)
-        return cls(contexts, titles, dense, BM25(contexts), fusion, encoder, batch_size)
+        return cls(contexts, titles, dense, BM25(contexts) if bm25 else None, fusion, encoder, batch_size)
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -190,7 +198,10 @@ class Index:
         return Index(self.contexts, self.titles, dense, self.bm25, self.fusion, self.encoder, self.batch_size, dim)
 
     def search(self, questions: list[str], k: int, method: str) -> tuple[np.ndarray, np.ndarray]:
-        """The top k contexts of each question by `method` (dense, bm25 or hybrid), as a ranking."""
+        """The top k contexts of each question by `method` (dense, bm25 or hybrid), as a ranking. A hybrid
+        search fuses each ranking to depth max(k, fusion.candidates)."""
+        if method in ("dense", "hybrid") and self.encoder is None or method in ("bm25", "hybrid") and self.bm25 is None:
+            raise ValueError(f"this index was loaded or built without what a {method} search needs")
         k = min(k, len(self.contexts))
         depth = max(k, self.fusion.candidates) if method == "hybrid" else k
         depth = min(depth, len(self.contexts))
@@ -211,7 +222,7 @@ class Index:
 
 def ranking_metrics(ids: np.ndarray, relevant: np.ndarray, ndcg_at: int, recall_at: list[int]) -> dict[str, float]:
     """NDCG@ndcg_at, MRR@ndcg_at and Recall@k for each k of `recall_at`, with one relevant context per
-    question (`relevant[i]` for row i of the ranking), rounded to 4 places.
+    question (`relevant[i]` for row i of the ranking), rounded to DIGITS places.
 
     >>> ranking_metrics(np.array([[7, 3], [1, 2]]), np.array([3, 9]), ndcg_at=10, recall_at=[1, 2])
     {'ndcg@10': 0.3155, 'mrr@10': 0.25, 'recall@1': 0.0, 'recall@2': 0.5}
@@ -223,4 +234,4 @@ def ranking_metrics(ids: np.ndarray, relevant: np.ndarray, ndcg_at: int, recall_
         f"mrr@{ndcg_at}": float(np.mean(np.where(rank <= ndcg_at, 1.0 / rank, 0.0))),
     }
     metrics |= {f"recall@{k}": float(np.mean(rank <= k)) for k in recall_at}
-    return {name: round(value, 4) for name, value in metrics.items()}
+    return {name: round(value, DIGITS) for name, value in metrics.items()}

@@ -20,8 +20,8 @@ def resolve_model(name: str) -> str:
 
 
 def device() -> str:
-    """Where inference runs: the GPU if there is one."""
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    """Where inference runs: a CUDA GPU if there is one, else Apple's GPU (MPS), else the CPU."""
+    return "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
 
 
 def training_arguments(params, scratch: Path) -> dict:
@@ -52,8 +52,8 @@ def training_flags(precision: str) -> dict[str, bool]:
     as well: only then do `torchrun`/`accelerate launch` processes train data-parallel on the CPU (gloo);
     otherwise each would train a model of its own.
 
-    >>> training_flags("float32") if not torch.cuda.is_available() else None
-    {'bf16': False, 'fp16': False, 'use_cpu': True}
+    >>> training_flags("float32")["bf16"], training_flags("bfloat16")["bf16"]
+    (False, True)
     """
     gpu = torch.cuda.is_available()
     if precision == "auto":

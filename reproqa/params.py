@@ -201,7 +201,7 @@ class TrainParams(Section):
 
 
 class Fusion(Section):
-    """How a hybrid search combines the BM25 and the dense ranking (reproqa.search.fuse)."""
+    """How a hybrid search combines the BM25 and the dense ranking (reproqa.index.fuse)."""
 
     method: Literal["rrf", "weighted"]  # reciprocal rank fusion, or a weighted sum of min-max scaled scores
     rrf_k: int = Field(ge=1)  # rrf: 1 / (rrf_k + rank)

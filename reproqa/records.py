@@ -110,6 +110,10 @@ def write_all(path: str | Path, rows: Iterable[dict], schema: pa.Schema = ROW_SC
     return writer.count
 
 
+# Metrics files hold scores to 4 decimal places: what changes below that is float rounding, not a result.
+DIGITS = 4
+
+
 def write_json(path: Path, value, indent: int = 2, sort_keys: bool = False) -> None:
     """A stage's JSON output (stats, metrics, plots, predictions), its folder created, UTF-8 as is."""
     path.parent.mkdir(parents=True, exist_ok=True)

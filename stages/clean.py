@@ -102,7 +102,7 @@ def main() -> None:
     stats |= {
         "rows_out": rows.count,
         "quarantined_total": quarantine.count,
-        "top_corrections": dict(stats["top_corrections"].most_common(25)),
+        "top_corrections": dict(stats["top_corrections"].most_common(25)),  # for a person to check; not a result
     }
     write_json(args.stats, stats, sort_keys=True)
     print(

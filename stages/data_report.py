@@ -1,4 +1,4 @@
-"""Stage data_report: metrics/data.json, counting every raw row through the data stages.
+"""Stage data_report: metrics/data_report/metrics.json, counting every raw row through the data stages.
 
 The raw records are counted again from the raw files, independently of the readers, and the rows are
 counted in the Parquet files themselves; the report must balance:

@@ -16,7 +16,7 @@ from reproqa.breakdown import answer_length, f1_by, question_type
 from reproqa.index import ranking_metrics
 from reproqa.params import load_params
 from reproqa.reader import qa_scores
-from reproqa.records import count_rows, read_rows, write_json
+from reproqa.records import DIGITS, count_rows, read_rows, write_json
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--splits", type=Path, nargs=3, required=True, help="train, validation, test: counted")
@@ -74,9 +74,9 @@ args.predictions.mkdir(parents=True, exist_ok=True)
 ndcg = f"ndcg@{params.ndcg_at}"
 headline = {
     "integrated": {
-        k: v for k, v in qa_scores([a.text for a in integrated], golds, digits=4).items() if k in ("exact", "f1")
+        k: v for k, v in qa_scores([a.text for a in integrated], golds, digits=DIGITS).items() if k in ("exact", "f1")
     },
-    "isolated": {k: v for k, v in qa_scores(isolated, golds, digits=4).items() if k in ("exact", "f1")},
+    "isolated": {k: v for k, v in qa_scores(isolated, golds, digits=DIGITS).items() if k in ("exact", "f1")},
     "retriever": {ndcg: retrieval[ndcg], "recall@top_k": retrieval[f"recall@{params.top_k}"], "top_k": params.top_k},
     "data": {
         "train": count_rows(args.splits[0]),

@@ -23,25 +23,24 @@ parser.add_argument("--out", type=Path, required=True)
 args = parser.parse_args()
 params, retriever = load_params("evaluate_retriever"), load_params("train_retriever")
 
-index = Index.load(args.index, load_encoder(args.retriever), params.batch_size)
+# Questions are encoded in float32 here, whatever evaluate.precision says: the models compare at full precision.
+index = Index.load(args.index, load_encoder(args.retriever, "float32"), params.batch_size)
 rows = [r for r in read_rows(args.questions, ["question", "context", "is_impossible"]) if not r["is_impossible"]]
 questions, relevant = [r["question"] for r in rows], index.ids_of([r["context"] for r in rows])
-depth = max(params.ndcg_at, *params.recall_at)
+depth = max(params.ndcg_at, *params.recall_at)  # a hybrid fuses max(depth, index.fusion.candidates) of each
 
+# Each system: (the index it searches, how). The base model's index is built here, for this table only.
+base_encoder = load_encoder(resolve_model(retriever.base_model), "float32")
+base = Index.build(index.contexts, index.titles, base_encoder, params.batch_size, index.fusion, bm25=False)
+systems = {"bm25": (index, "bm25"), "base": (base, "dense")}
+systems |= {f"fine_tuned_{dim}": (index.truncated(dim), "dense") for dim in retriever.matryoshka_dims}
+systems["hybrid"] = (index, "hybrid")
+results = {
+    name: ranking_metrics(searched.search(questions, depth, method)[0], relevant, params.ndcg_at, params.recall_at)
+    for name, (searched, method) in systems.items()
+}
 
-def measure(searched: Index, method: str) -> dict[str, float]:
-    return ranking_metrics(searched.search(questions, depth, method)[0], relevant, params.ndcg_at, params.recall_at)
-
-
-base = Index.build(
-    index.contexts, index.titles, load_encoder(resolve_model(retriever.base_model)), params.batch_size, index.fusion
-)
-results = {"bm25": measure(index, "bm25"), "base": measure(base, "dense")}
-for dim in retriever.matryoshka_dims:
-    results[f"fine_tuned_{dim}"] = measure(index.truncated(dim), "dense")
-results["hybrid"] = measure(index, "hybrid")
-
-write_json(args.out, {"queries": len(questions), "corpus": len(index.contexts), **results})
+write_json(args.out, {"questions": len(questions), "corpus": len(index.contexts), **results})
 width = max(map(len, results))
 print(f"evaluate_retriever: {len(questions)} questions, {len(index.contexts)} contexts")
 for name, metrics in results.items():

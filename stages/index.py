@@ -18,6 +18,7 @@ args = parser.parse_args()
 params = load_params("index")
 
 contexts, titles = corpus(args.splits)
-index = Index.build(contexts, titles, load_encoder(args.retriever), params.batch_size, params.fusion)
+encoder = load_encoder(args.retriever, "float32")  # embedded once, searched by every question: full precision
+index = Index.build(contexts, titles, encoder, params.batch_size, params.fusion)
 index.save(args.out)
 print(f"index: {len(contexts)} contexts from {len(args.splits)} splits")

@@ -24,7 +24,7 @@ from reproqa.checkpoints import fingerprint, resumable_checkpoint
 from reproqa.models import resolve_model, training_arguments
 from reproqa.params import load_params
 from reproqa.reader import EvalSet, ReaderSettings, ReaderTrainer, save_reader, scores, training_windows, with_lora
-from reproqa.records import write_json
+from reproqa.records import DIGITS, write_json
 from reproqa.tracking import LiveMetrics
 
 parser = argparse.ArgumentParser()
@@ -92,7 +92,7 @@ best = trainer.model.merge_and_unload() if params.lora.enabled else trainer.mode
 save_reader(best, tokenizer, settings, args.model_out)
 write_json(args.predictions / "predictions.json", predictions, indent=1)
 write_json(args.predictions / "nbest.json", nbest, indent=1)
-test_scores = scores(test.examples, predictions, digits=4)
+test_scores = scores(test.examples, predictions, digits=DIGITS)
 write_json(args.metrics, test_scores)
 print(f"train: best checkpoint {trainer.state.best_model_checkpoint}")
 print(f"train: test EM {test_scores['exact']:.1f} F1 {test_scores['f1']:.1f} over {test_scores['total']} questions")

@@ -34,7 +34,7 @@ CURVES = ["loss", "ndcg@10", "mrr@10", "recall@1", "recall@10"]
 
 # 1. The base model, cut to max_seq_length tokens
 set_seed(params.seed)
-model = SentenceTransformer(resolve_model(params.base_model), device=None)
+model = SentenceTransformer(resolve_model(params.base_model), device=None)  # the Trainer places it
 model.max_seq_length = params.max_seq_length
 if params.matryoshka_dims[0] > model.get_embedding_dimension():
     raise UserError(
@@ -55,8 +55,8 @@ if negatives.enabled:
         range_min=negatives.range_min,
         range_max=negatives.range_max,
         relative_margin=negatives.relative_margin,
-        sampling_strategy="top",
-        output_format="n-tuple",
+        sampling_strategy="top",  # the hardest negatives that pass range and margin, not a random few
+        output_format="n-tuple",  # (anchor, positive, negative_1..n): what MultipleNegativesRankingLoss takes
         batch_size=params.batch_size,
         verbose=False,
     )

@@ -24,11 +24,11 @@ def test_trained_model_is_saved_as_safetensors_and_reloads(pipeline):
     assert model.encode(["which team owns atlas billing hub?"]).shape == (1, 32)
 
 
-def test_evaluation_compares_every_retriever_on_the_same_queries(pipeline):
+def test_evaluation_compares_every_retriever_on_the_same_questions(pipeline):
     root, _, _ = pipeline
     report = json.loads((root / "metrics/evaluate_retriever/metrics.json").read_text())
-    assert set(report) == {"queries", "corpus", "bm25", "base", "fine_tuned_32", "fine_tuned_16", "hybrid"}
-    assert report["queries"] > 10 and report["corpus"] > report["queries"] / 10
+    assert set(report) == {"questions", "corpus", "bm25", "base", "fine_tuned_32", "fine_tuned_16", "hybrid"}
+    assert report["questions"] > 10 and report["corpus"] > report["questions"] / 10
     for name in ("bm25", "base", "fine_tuned_32", "fine_tuned_16", "hybrid"):
         assert set(report[name]) == METRICS
         recall = [report[name][f"recall@{k}"] for k in (1, 5, 10, 100)]
@@ -121,6 +121,10 @@ def test_fusion_combines_both_rankings():
     assert ids[0, 3:].tolist() == [-1, -1] and scores[0, 3:].tolist() == [0.0, 0.0]
 
 
-def test_scale_gives_the_best_of_a_list_1_even_when_all_scores_tie():
+def test_scale_spreads_a_ranking_over_0_to_1_and_gives_ties_0():
     assert scale(np.array([3.0, 2.0, 1.0])).tolist() == [1.0, 0.5, 0.0]
-    assert scale(np.array([5.0, 5.0])).tolist() == [1.0, 1.0]
+    assert scale(np.array([0.0, 0.0, 0.0])).tolist() == [0.0, 0.0, 0.0]  # BM25 matched nothing: no information
+    bm25 = (np.array([[4, 5]]), np.array([[0.0, 0.0]]))
+    dense = (np.array([[1, 2]]), np.array([[0.9, 0.1]]))
+    weighted = Fusion(method="weighted", rrf_k=60, dense_weight=0.5, candidates=2)
+    assert fuse(bm25, dense, weighted, 2)[0][0].tolist() == [1, 2]  # BM25's non-matches do not outrank dense hits

@@ -128,7 +128,7 @@ def test_checkpoints_of_other_params_data_or_code_are_cleared_not_resumed(tmp_pa
 
     package, scratch, data = tmp_path / "package", tmp_path / "scratch", tmp_path / "train.parquet"
     package.mkdir(), data.write_text("rows")
-    (package / "qa.py").write_text("LOSS = 'masked'")
+    (package / "reader.py").write_text("LOSS = 'masked'")
     monkeypatch.setattr(checkpoints, "PACKAGE", package)
     script = tmp_path / "train.py"
     script.write_text("print('train')")
@@ -138,9 +138,9 @@ def test_checkpoints_of_other_params_data_or_code_are_cleared_not_resumed(tmp_pa
     (scratch / "checkpoint-10/trainer_state.json").write_text("{}")
     assert checkpoints.resumable_checkpoint(scratch, first) == str(scratch / "checkpoint-10")
 
-    (package / "qa.py").write_text("LOSS = 'unmasked'")
+    (package / "reader.py").write_text("LOSS = 'unmasked'")
     assert checkpoints.fingerprint(Params(lr=1e-4), str(script), data) != first
-    (package / "qa.py").write_text("LOSS = 'masked'")
+    (package / "reader.py").write_text("LOSS = 'masked'")
     assert checkpoints.fingerprint(Params(lr=3e-5), str(script), data) != first
     data.write_text("other rows")
     other = checkpoints.fingerprint(Params(lr=1e-4), str(script), data)
