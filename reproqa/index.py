@@ -1,8 +1,9 @@
 """The search index over the corpus, and the one way it is searched: dense, BM25 or hybrid.
 
 Stage index builds it; stage evaluate_retriever, stage evaluate and `reproqa ask` search it through
-`Index.search`, so what the retriever table measures is what `ask` runs. A ranking is a pair of
-(n_questions, k) arrays: context ids (positions in the corpus), best first, and their scores.
+`Index.search`, one code path (the retriever table encodes questions in float32, `ask` in evaluate.precision).
+A ranking is a pair of (n_questions, k) arrays: context ids (positions in the corpus), best first, and their
+scores.
 
     models/index/
         contexts.parquet   context_id, title, context: every distinct context of all splits, sorted
@@ -25,7 +26,7 @@ from sentence_transformers import SentenceTransformer
 from reproqa.errors import UserError
 from reproqa.models import device
 from reproqa.params import Fusion
-from reproqa.records import DIGITS, read_rows
+from reproqa.records import DIGITS, read_rows, write_json
 
 CONTEXTS, DENSE, SPARSE, SETTINGS = "contexts.parquet", "dense.faiss", "bm25", "index.json"
 
@@ -166,7 +167,7 @@ class Index:
         )
         faiss.write_index(self.dense, str(folder / DENSE))
         self.bm25.save(folder / SPARSE)
-        (folder / SETTINGS).write_text(json.dumps({"fusion": self.fusion.model_dump()}, indent=2) + "\n")
+        write_json(folder / SETTINGS, {"fusion": self.fusion.model_dump()})
 
     @classmethod
     def load(cls, folder: Path, encoder: SentenceTransformer | None, batch_size: int) -> "Index":

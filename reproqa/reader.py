@@ -28,6 +28,7 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from reproqa.errors import UserError
 from reproqa.models import device
+from reproqa.records import write_json
 
 COLUMNS = ["id", "question", "context", "answers"]  # what the reader reads of a split
 
@@ -120,7 +121,7 @@ class ReaderSettings:
         return cls(**{name: getattr(params, name) for name in cls.__dataclass_fields__})
 
     def save(self, folder: Path) -> None:
-        (Path(folder) / SETTINGS).write_text(json.dumps(asdict(self), indent=2) + "\n")
+        write_json(Path(folder) / SETTINGS, asdict(self))
 
     @classmethod
     def load(cls, folder: Path) -> "ReaderSettings":
@@ -310,8 +311,16 @@ class ReaderTrainer(SpanTrainer):
 
 
 def save_reader(model, tokenizer, settings: ReaderSettings, folder: Path) -> None:
-    """What `Reader` loads: the model (safetensors), its tokenizer and the settings it reads with."""
+    """What `Reader` loads: the model (safetensors), its tokenizer and the settings it reads with.
+
+    A fast tokenizer saves the truncation and padding of its last call into tokenizer.json, and whether the
+    windows were tokenized in this process or served from datasets' cache decides that call: both are
+    cleared, so the folder's bytes depend on the inputs only. (Every call of ours passes them explicitly.)"""
     model.save_pretrained(folder)
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        backend.no_truncation()
+        backend.no_padding()
     tokenizer.save_pretrained(folder)
     settings.save(folder)
 
@@ -347,14 +356,19 @@ class Reader:
     """A trained reader (stage train's model folder) that answers each question from each of its contexts,
     with the settings stage train saved beside it.
 
-    >>> reader = Reader(Path("models/reader"), precision="float32", batch_size=32)  # doctest: +SKIP
-    >>> reader.read(["who owns atlas billing hub?"], [["atlas billing hub belongs to core banking."]])  # doctest: +SKIP
-    [[('core banking', 13.2)]]
+    For example, after `dvc repro` (tests/test_evaluate.py runs it on the tiny pipeline):
+
+        reader = Reader(Path("models/reader"), precision="float32", batch_size=32)
+        reader.read(["who owns atlas billing hub?"], [["atlas billing hub belongs to core banking."]])
+        # [[('core banking', 13.2)]]: per question, per context, (answer, reader score)
     """
 
     def __init__(self, folder: Path, precision: str, batch_size: int):
         if not (Path(folder) / SETTINGS).exists():
-            raise UserError(f"{folder}: no trained reader here; run `dvc repro` (or `dvc pull`) first")
+            raise UserError(
+                f"{folder}: no {SETTINGS} (the settings stage train saves with the model): not a reader this "
+                "version trained; run `dvc repro` (or `dvc pull`)"
+            )
         self.settings = ReaderSettings.load(folder)
         self.batch_size = batch_size
         self.tokenizer = AutoTokenizer.from_pretrained(folder)

@@ -145,3 +145,19 @@ def test_a_windows_loss_does_not_depend_on_the_padding_of_its_batch(tmp_path, to
     assert torch.allclose(together, (alone + trainer.compute_loss(model, collate([long]))) / 2, atol=1e-5)
     model_loss = model(**collate([short, long])).loss  # the model's own loss counts padding positions
     assert not torch.allclose(together, model_loss, atol=1e-3)
+
+
+def test_the_saved_tokenizer_does_not_depend_on_its_last_call(tmp_path, tokenizer):
+    """datasets' cache decides whether stage train tokenizes in its own process; the saved reader must not
+    record which (tokenizer.json kept the last call's truncation: two model folders for the same inputs)."""
+    from transformers import AutoModelForQuestionAnswering
+
+    from reproqa.reader import save_reader
+
+    model = AutoModelForQuestionAnswering.from_pretrained(resolve_model("all-MiniLM-L6-v2"))
+    settings = ReaderSettings(256, 64, 20, 30, True, 0.0)
+    save_reader(model, tokenizer, settings, tmp_path / "untouched")
+    train_features(tokenizer, examples([]), max_seq_length=32, doc_stride=8)  # a call that sets truncation
+    save_reader(model, tokenizer, settings, tmp_path / "after_a_call")
+    for name in ("tokenizer.json", "tokenizer_config.json", "inference.json"):
+        assert (tmp_path / "untouched" / name).read_bytes() == (tmp_path / "after_a_call" / name).read_bytes(), name

@@ -29,25 +29,9 @@ def split(tmp_path, rows: list[dict]) -> tuple[dict, list[dict]]:
     (tmp_path / "bench").mkdir()
     (tmp_path / "bench/app_inventory_benchmark.jsonl").write_text("")
     write_all(tmp_path / "cleaned.parquet", rows)
-    run(
-        [
-            sys.executable,
-            "-m",
-            "stages.split",
-            "--rows",
-            "cleaned.parquet",
-            "--benchmark-dir",
-            "bench",
-            "--out-dir",
-            "out",
-            "--removed",
-            "out/removed.parquet",
-            "--stats",
-            "out/stats.json",
-        ],
-        tmp_path,
-        env=stage_env() | {"PYTHONPATH": str(REPO)},
-    )  # run as a module, from the folder holding params.yaml
+    arguments = "--rows cleaned.parquet --benchmark-dir bench --out-dir out --removed out/removed.parquet"
+    command = [sys.executable, "-m", "stages.split", *arguments.split(), "--stats", "out/stats.json"]
+    run(command, tmp_path, env=stage_env() | {"PYTHONPATH": str(REPO)})  # as dvc runs it, beside params.yaml
     kept = {
         r["id"]: r
         for s in ("train", "validation", "test")
