@@ -110,7 +110,8 @@ class SplitParams(Section):
     decontamination: Decontamination
 
 
-# auto: bf16 on a GPU that has it, fp16 on an older GPU, fp32 on the CPU (reproqa.models.training_flags).
+# auto: bf16 on a GPU that has it, fp16 on an older GPU; on the CPU bf16 where it is native (avx512_bf16, amx_bf16),
+# else fp32 (reproqa.models.training_flags).
 TrainingPrecision = Literal["auto", "float32", "bfloat16", "float16"]
 
 

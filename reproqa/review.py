@@ -16,6 +16,13 @@ other metric that changed (`dvc metrics diff --md`), the params that changed (`d
 each plot dvc.yaml declares as a PNG in OUT/plots/ (`dvc plots diff --json`: DVC's own Vega-Lite specs with
 both revisions' data, rendered by vl-convert, no browser). It reads only files git tracks (metrics and plots
 are `cache: false`), so nothing has to be pulled first.
+
+Is a headline change real? The headline table marks each changed metric "within noise" or "beyond noise": within
+when |change| < 2 standard deviations of that metric across runs that differ only in their seeds, as
+metrics/noise.json says (written by benchmarks/noise.py, committed; reproqa/noise.py). It takes the target's noise
+file, or the base's where the target has none, and says how the band was measured (the file's method, its number
+of runs, the 2 std rule). Metrics without a band (the confidence bounds *_ci.low/high, which already are an
+uncertainty, and the data counts) get no verdict. Without a noise file the report says so and how to measure one.
 """
 
 import json
@@ -26,6 +33,7 @@ from pathlib import Path
 import yaml
 
 from reproqa.errors import UserError
+from reproqa.noise import BAND, NOISE, flatten, verdict
 
 HEADLINE = "metrics/evaluate/metrics.json"  # dvc.yaml's top-level metrics: the numbers a pull request is judged by
 ALWAYS_SHOWN = ("Experiment", "Created")  # State and Executor: dvc shows them while they say something
@@ -36,15 +44,6 @@ def dvc(args: list[str], project: Path) -> str:
     if result.returncode:
         raise UserError(f"dvc {' '.join(args)} failed:\n{result.stderr.strip()}")
     return result.stdout.strip()
-
-
-def flat_keys(value: dict, prefix: str = "") -> list[str]:
-    """Column names as dvc exp show writes them: nested keys joined with dots."""
-    return [
-        name
-        for key, inner in value.items()
-        for name in (flat_keys(inner, f"{prefix}{key}.") if isinstance(inner, dict) else [f"{prefix}{key}"])
-    ]
 
 
 def column(path: str, name: str) -> str:
@@ -60,13 +59,13 @@ def experiments_columns(project: Path) -> tuple[list[str], list[str]]:
     files = {next(iter(m)) if isinstance(m, dict) else m for stage in stages for m in stage.get("metrics", [])}
     headline = json.loads((project / HEADLINE).read_text()) if (project / HEADLINE).exists() else {}
     keep = [f"{name}$" for name in ALWAYS_SHOWN] + [
-        column(HEADLINE, name) for name in flat_keys(headline) if not name.startswith("data.")
+        column(HEADLINE, name) for name in flatten(headline) if not name.startswith("data.")
     ]
     drop = [
         column(path, name)
         for path in sorted(files - {HEADLINE})
         if (project / path).exists()
-        for name in flat_keys(json.loads((project / path).read_text()))
+        for name in flatten(json.loads((project / path).read_text()))
     ]
     drop += [f"{re.escape(dep)}$" for stage in stages for dep in stage.get("deps", [])]
     return keep, drop
@@ -91,6 +90,53 @@ def plot_file(plot_id: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", plot_id.lower()).strip("-") + ".png"
 
 
+def cell(value) -> str:
+    """A value as `dvc metrics diff --md` prints it: a float rounded to 5 places; "-" where there is none."""
+    if value is None:
+        return "-"
+    return str(round(value, 5) if isinstance(value, float) else value)
+
+
+def read_noise(project: Path, revision: str | None) -> dict | None:
+    """metrics/noise.json of `revision` (the working tree when None), or None where it has none."""
+    if revision is None:
+        path = project / NOISE
+        return json.loads(path.read_text()) if path.exists() else None
+    shown = subprocess.run(["git", "show", f"{revision}:./{NOISE}"], cwd=project, capture_output=True, text=True)
+    return json.loads(shown.stdout) if shown.returncode == 0 else None
+
+
+def headline_metrics(project: Path, base: str, target: str | None) -> str:
+    """Every headline metric, base vs target (the working tree when None), and, where the noise file of the
+    target (else of the base) gives the metric a band, whether its change is within or beyond it."""
+    revisions = [base] + ([target] if target else [])
+    diff = json.loads(dvc(["metrics", "diff", *revisions, "--json", "--all", "--targets", HEADLINE], project) or "{}")
+    if not diff.get(HEADLINE):
+        return f"No headline metrics: {HEADLINE} is in neither revision."
+    noise, source = read_noise(project, target), target or "the working tree"
+    if noise is None:
+        noise, source = read_noise(project, base), base
+    header = ["Metric", base, target or "workspace", "Change"]
+    if noise is None:
+        note = f"No noise band measured: run `python benchmarks/noise.py` (it writes {NOISE}; commit it)."
+    else:
+        header += [f"noise ({BAND} std)", "verdict"]
+        note = (
+            f"Noise band: {BAND} standard deviations of each metric over {noise['runs']} runs ({noise['method']}), "
+            f"from {NOISE} of {source}. A change smaller than {BAND} std is within noise: reseeding alone gives "
+            "changes that large."
+        )
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, values in sorted(diff[HEADLINE].items()):
+        change = values.get("diff")
+        cells = [name, cell(values.get("old")), cell(values.get("new")), cell(change)]
+        if noise is not None:
+            band = noise["metrics"].get(name)  # the confidence bounds and the data counts have none
+            cells += [cell(BAND * band["std"]) if band else "-", verdict(change, band) if band and change else ""]
+        lines.append("| " + " | ".join(cells) + " |")
+    return note + "\n\n" + "\n".join(lines)
+
+
 def write_report(project: Path, base: str, target: str | None, out: Path) -> Path:
     import vl_convert
 
@@ -98,10 +144,7 @@ def write_report(project: Path, base: str, target: str | None, out: Path) -> Pat
     sections = [
         f"# reproqa: {target or 'working tree'} vs {base}",
         "## Headline metrics",
-        table(
-            dvc(["metrics", "diff", *revisions, "--md", "--all", "--targets", HEADLINE], project),
-            f"No headline metrics: {HEADLINE} is in neither revision.",
-        ),
+        headline_metrics(project, base, target),
         "## Metrics that changed",
         table(dvc(["metrics", "diff", *revisions, "--md"], project), "No metric changed."),
         "## Params that changed",

@@ -3,11 +3,27 @@
     python -m reproqa.sample_data            # rewrites data/raw/app_inventory.jsonl and data/benchmark/...
 
 One JSON object per line: {"query", "context", "answer"}; answer null when the context does not say.
-Each application has one context (a paragraph from an inventory export) and several questions about its
-facts, phrased several ways. The noise a real export has is added on purpose and in known amounts:
-typos, random casing, extra and odd whitespace, Unicode look-alikes, exact duplicates, near-duplicates,
-answers missing from their context, and malformed lines. The benchmark holds held-out applications plus
-some questions/contexts copied (verbatim or lightly edited) from the raw data, for decontamination to catch.
+
+Each application has one context, an inventory export of four short paragraphs (what it is, who owns and
+supports it, what it runs on, how it is operated), and several questions about it, asked the way people ask
+a help desk. It is built to be hard in the ways real inventories are, so that a better model scores better:
+- Families: applications that share a name stem ("Atlas Billing Hub", "Atlas Billing Portal"), a team, a
+  business unit and a data centre, with system ids that differ in one digit. Retrieval must find the right
+  one; BM25 and dense retrieval fail differently.
+- Other applications in every context: a dependency, a sibling and a predecessor, each with their own id,
+  hosting or database, so an answer's type alone does not find it; several numbers in one context (users,
+  recovery objectives, cost, version, dates). Some contexts are longer than one reader window.
+- Questions that share few words with the answer sentence ("who do I call when ... is down?" against "Level-2
+  support is provided by ..."), that name the application by its abbreviation, its system id, its old name
+  or what it does.
+- Answers of every kind: names, teams, people, dates, numbers, versions, multi-word phrases.
+- Unanswerable questions: a real application, an attribute its context leaves out (while a sibling's value
+  of that attribute may be right there).
+
+The noise a real export has is added on purpose and in known amounts: typos, random casing, extra and odd
+whitespace, Unicode look-alikes, exact duplicates, near-duplicates, answers missing from their context, and
+malformed lines. The benchmark holds held-out families plus some questions/contexts copied (verbatim or
+lightly edited) from the raw data, for decontamination to catch.
 """
 
 import argparse
@@ -25,11 +41,49 @@ _PREFIXES = (
     "Dune Echo Fjord Glacier Helix Indigo Jasper Kestrel Lotus Mosaic Nova Onyx Prism Quill Ridge Sierra "
     "Talon Umbra Vega"
 ).split()
-_FUNCTIONS = (
-    "Billing Payroll Claims Ledger Onboarding Inventory Procurement Treasury Compliance Analytics "
-    "Scheduling Logistics Pricing Underwriting Ticketing Recruiting Forecasting Settlement Reconciliation "
-    "Catalog Loyalty Expense Audit Identity Messaging Reporting Contracts Fulfilment"
-).split()
+# function -> (what the export says it does, what a person calls it when asking)
+_FUNCTIONS = {
+    "Billing": ("issues and tracks invoices", "the invoicing tool"),
+    "Payroll": ("calculates and pays salaries", "the salary system"),
+    "Claims": ("processes insurance claims", "the claims app"),
+    "Ledger": ("keeps the general ledger", "the bookkeeping system"),
+    "Onboarding": ("opens new customer accounts", "the account opening tool"),
+    "Inventory": ("tracks stock levels in the warehouses", "the stock system"),
+    "Procurement": ("manages purchase orders", "the purchasing tool"),
+    "Treasury": ("manages cash positions and liquidity", "the cash management app"),
+    "Compliance": ("screens transactions against sanctions lists", "the sanctions screening tool"),
+    "Analytics": ("produces management dashboards", "the dashboard app"),
+    "Scheduling": ("plans staff shifts", "the rota tool"),
+    "Logistics": ("tracks shipments", "the delivery tracking system"),
+    "Pricing": ("calculates product prices", "the price engine"),
+    "Underwriting": ("assesses insurance risks", "the risk assessment tool"),
+    "Ticketing": ("tracks service requests", "the help desk tool"),
+    "Recruiting": ("manages job applications", "the hiring system"),
+    "Forecasting": ("forecasts sales volumes", "the demand planning app"),
+    "Settlement": ("settles securities trades", "the trade settlement system"),
+    "Reconciliation": ("matches payments against invoices", "the payment matching tool"),
+    "Catalog": ("publishes the product catalogue", "the product list app"),
+    "Loyalty": ("runs the customer rewards programme", "the rewards app"),
+    "Expense": ("handles employee expense claims", "the expenses tool"),
+    "Audit": ("stores audit evidence", "the audit trail system"),
+    "Identity": ("manages user accounts and passwords", "the login system"),
+    "Messaging": ("sends customer emails and text messages", "the notification service"),
+    "Reporting": ("produces regulatory reports", "the regulatory reporting tool"),
+    "Contracts": ("stores signed contracts", "the contract archive"),
+    "Fulfilment": ("ships customer orders", "the order shipping system"),
+}
+_AUDIENCES = [
+    "corporate clients",
+    "retail customers",
+    "insurance brokers",
+    "branch staff",
+    "the call centre",
+    "partner banks",
+    "the Nordic subsidiaries",
+    "the German entities",
+    "head office",
+    "private banking clients",
+]
 _SUFFIXES = ["Hub", "Portal", "Gateway", "Engine", "Service", "Manager", "Platform", "Console", "Tracker", "Suite"]
 _TEAMS = """Payments Platform|Core Banking|Data Engineering|Identity and Access|Customer Channels|Risk Systems|
 Supply Chain Tech|HR Systems|Finance Applications|Cloud Foundations|Integration Services|Digital Workplace|
@@ -76,137 +130,287 @@ _PEOPLE = """Anna Keller|Bram de Vries|Chloé Martin|Dmitri Volkov|Elena Rossi|F
 Hiroshi Tanaka|Ingrid Larsen|José García|Katarzyna Nowak|Liam Murphy|Maja Andersson|Nikhil Rao|Olga Petrova|
 Pedro Alves|Rachel Cohen|Søren Nielsen|Tomás Ruiz|Uma Patel|Victor Dubois|Wen Li|Yusuf Demir|Zoë Fischer"""
 _PEOPLE = _PEOPLE.replace("\n", "").split("|")
+_MONTHS = "January February March April May June July August September October November December".split()
+_PURPOSES = [
+    ("exchange rates", "gets exchange rates from"),
+    ("customer master data", "reads customer master data from"),
+    ("single sign-on", "relies on"),
+    ("document storage", "stores documents in"),
+    ("payments", "sends payments through"),
+    ("email delivery", "sends its emails through"),
+]
 
-# One sentence template list per attribute; {name} and the attribute's own slot vary in every sentence,
-# so no long run of template words is shared by all contexts (keeps 13-gram decontamination meaningful).
+# The export's wording, two forms per attribute (prose and a field label); questions use other words
+# (_QUESTIONS). Every sentence holds a value, so long runs of template words stay rare, and split's
+# decontamination skips an n-gram that many contexts share (split.decontamination.max_ngram_frequency).
 _SENTENCES = {
-    "system_id": [
-        "{name} is registered in the inventory under system id {system_id}.",
-        "{name} (system id {system_id}) is listed in the application inventory.",
-        "The application inventory lists {name} with system ID {system_id}.",
-    ],
-    "team": [
-        "It is owned by the {team} team.",
-        "Ownership sits with {team}.",
-        "The {team} team owns {name} and approves its changes.",
-    ],
-    "unit": [
-        "{name} serves the {unit} business unit.",
-        "Its business owner is {unit}.",
-        "The application belongs to {unit}.",
-    ],
-    "hosting": ["{name} runs in {hosting}.", "It is hosted in {hosting}.", "Production is deployed to {hosting}."],
-    "criticality": [
-        "Its criticality is {criticality}.",
-        "{name} is classified {criticality}.",
-        "Risk has rated it {criticality}.",
-    ],
-    "contact": [
-        "Support requests go to {contact}.",
-        "The support contact is {contact}.",
-        "For incidents, contact {contact}.",
-    ],
-    "database": [
-        "Its data lives in {database}.",
-        "{name} stores its records in {database}.",
-        "The backing database is {database}.",
-    ],
-    "go_live": ["It went live in {go_live}.", "{name} has been in production since {go_live}."],
+    "unit": ["It serves the {unit} business unit.", "Business owner: {unit}."],
+    "team": ["It is owned by the {team} team.", "Ownership sits with {team}."],
+    "product_owner": ["{product_owner} is its product owner.", "Product owner: {product_owner}."],
+    "contact": ["Level-2 support is provided by {contact}.", "Support contact: {contact}."],
+    "hosting": ["{name} runs in {hosting}.", "Production is deployed to {hosting}."],
+    "database": ["Its records are kept in {database}.", "Database: {database}."],
+    "version": ["Release {version} is in production.", "Current version: {version}."],
+    "users": ["About {users} people use it every month.", "Active users: {users}."],
+    "rto": ["Recovery time objective {rto}, recovery point objective {rpo}.", "RTO {rto}, RPO {rpo}."],
+    "cost": ["It costs {cost} a year to run.", "Annual run cost: {cost}."],
+    "go_live": ["{name} went live on {go_live}.", "In production since {go_live}."],
+    "criticality": ["Risk has rated it {criticality}.", "Criticality: {criticality}."],
 }
 _FILLERS = [
     "Changes to {name} follow the weekly release train.",
-    "Access to {name} is granted in the portal.",
-    "{name} has a documented recovery plan.",
+    "Access to {name} is requested in the identity portal.",
     "Batch jobs of {name} run nightly at 02:00 CET.",
     "The configuration of {name} is kept in the central repository.",
-    "{name} users sign in with SSO.",
     "The next architecture review of {name} is planned for Q3.",
-    "{name} sends files to reporting.",
+    "{name} is patched in the maintenance window on Sundays between 01:00 and 04:00.",
 ]
+_OPTIONAL = ["product_owner", "contact", "database", "version", "users", "rto", "cost", "go_live", "criticality"]
+
+# attribute -> questions; {app} is how the person names the application (_references)
 _QUESTIONS = {
-    "name": [
-        "What is the name of the application with system id {system_id}?",
-        "Which application has system id {system_id}?",
-        "Name of the app with system ID {system_id}?",
-        "What app is registered under system id {system_id}?",
-    ],
-    "system_id": ["What is the system id of {name}?", "Which system id does {name} have?", "{name} system id?"],
-    "team": ["Which team owns {name}?", "Who is the owning team of {name}?", "What team is responsible for {name}?"],
+    "name": [],  # asked by id, old name, description or abbreviation: _name_questions
+    "system_id": ["What is the system id of {app}?", "{app} system id?", "Which id does {app} have in the inventory?"],
     "unit": [
-        "Which business unit does {name} belong to?",
-        "What business unit uses {name}?",
-        "{name} belongs to which business unit?",
+        "Which business unit does {app} belong to?",
+        "Which BU is {app} for?",
+        "Who are the business owners of {app}?",
     ],
-    "hosting": ["Where is {name} hosted?", "Where does {name} run?", "What is the hosting location of {name}?"],
-    "criticality": [
-        "How critical is {name}?",
-        "What is the criticality of {name}?",
-        "Which criticality rating does {name} have?",
+    "team": ["Which team owns {app}?", "Who's responsible for {app}?", "Which group maintains {app}?"],
+    "product_owner": [
+        "Who is the PO of {app}?",
+        "Who decides what goes into {app}?",
+        "Who is the product owner of {app}?",
     ],
     "contact": [
-        "Who is the support contact for {name}?",
-        "Whom should I contact about {name} incidents?",
-        "What is the support contact of {name}?",
+        "Who do I call when {app} is down?",
+        "{app} is broken, who can help?",
+        "Where do I report a problem with {app}?",
+        "Who is the support contact for {app}?",
     ],
-    "database": [
-        "Which database does {name} use?",
-        "What database is behind {name}?",
-        "Where does {name} store its data?",
-    ],
-    "go_live": ["When did {name} go live?", "Since what year has {name} been in production?"],
+    "hosting": ["Where is {app} hosted?", "Which cloud or data centre is {app} in?", "Where's {app} deployed?"],
+    "database": ["What DB does {app} use?", "Which database is behind {app}?", "What's the datastore of {app}?"],
+    "version": ["What version of {app} is live?", "Which release of {app} runs in prod?"],
+    "users": ["How many people use {app}?", "What's the user count of {app}?", "How big is the user base of {app}?"],
+    "rto": ["What's the RTO of {app}?", "How fast must {app} be restored after an outage?"],
+    "cost": ["How much does {app} cost per year?", "What's the yearly spend on {app}?"],
+    "go_live": ["When was {app} launched?", "Since when has {app} been live?", "When did {app} go into production?"],
+    "criticality": ["How critical is {app}?", "What tier is {app}?", "Which criticality rating does {app} have?"],
+    "predecessor": ["What did {app} replace?", "What was the system before {app} called?"],
+    "dependency": ["Where does {app} get its {purpose} from?", "Which system does {app} depend on for {purpose}?"],
 }
-_OPTIONAL = ["database", "go_live", "contact", "criticality"]  # attributes a context may leave out
 
 
 @dataclass
 class App:
     name: str
     system_id: str
+    family: str
     facts: dict[str, str]
-    context: str
+    abbreviation: str  # its initials ("ABH")
+    description: str  # what it does, as the export says it
+    asked_as: str | None = None  # what a person calls it ("the invoicing tool for ..."); None where ambiguous
+    abbreviated: bool = True  # whether a person may use the abbreviation: False where two apps share it
+    old_name: str | None = None
     missing: list[str] = field(default_factory=list)
+    context: str = ""
 
 
-def _make_app(rng: random.Random, name: str, system_id: str) -> App:
-    slug = name.lower().replace(" ", "-")
-    contact = rng.choice([f"{slug}-support@example.com", rng.choice(_PEOPLE), f"the {rng.choice(_TEAMS)} on-call rota"])
-    facts = {
-        "name": name,
-        "system_id": system_id,
-        "team": rng.choice(_TEAMS),
-        "unit": rng.choice(_UNITS),
-        "hosting": rng.choice(_HOSTING),
-        "criticality": rng.choice(_CRITICALITY),
-        "contact": contact,
-        "database": rng.choice(_DATABASES),
-        "go_live": str(rng.randint(2004, 2025)),
-    }
-    missing = rng.sample(_OPTIONAL, k=rng.choice([0, 1, 1, 2, 2]))
-    attributes = [a for a in _SENTENCES if a not in missing and a != "system_id"]
-    rng.shuffle(attributes)
-    sentences = [rng.choice(_SENTENCES["system_id"])] + [rng.choice(_SENTENCES[a]) for a in attributes]
-    for filler in rng.sample(_FILLERS, k=rng.randint(1, 3)):
-        sentences.insert(rng.randint(1, len(sentences)), filler)
-    context = " ".join(s.format(**facts) for s in sentences)
-    return App(name, system_id, facts, context, missing)
+def _one_digit_apart(rng: random.Random, system_id: str, taken: set[str]) -> str:
+    """Another free 5+ digit id that differs from `system_id` in one digit (never the first)."""
+    while True:
+        i = rng.randrange(1, len(system_id))
+        candidate = system_id[:i] + rng.choice([d for d in "0123456789" if d != system_id[i]]) + system_id[i + 1 :]
+        if candidate not in taken:
+            taken.add(candidate)
+            return candidate
 
 
-def _make_apps(rng: random.Random, count: int) -> list[App]:
-    names = [f"{p} {f} {s}" for p in _PREFIXES for f in _FUNCTIONS for s in _SUFFIXES]
-    if count > len(names):
-        names += [f"{n} {i}" for i in range(2, count // len(names) + 2) for n in names]
-    chosen = rng.sample(names, count)
-    ids = rng.sample(range(10000, 100000 if count < 80000 else 10_000_000), count)
-    return [_make_app(rng, name, str(system_id)) for name, system_id in zip(chosen, ids)]
+def _date(rng: random.Random) -> str:
+    return f"{rng.randint(1, 28)} {rng.choice(_MONTHS)} {rng.randint(2004, 2025)}"
+
+
+def _make_apps(rng: random.Random, count: int) -> tuple[list[App], list[str]]:
+    """`count` applications in families of 1-4, and the names of retired applications (their old names)."""
+    stems = [(p, f) for p in _PREFIXES for f in _FUNCTIONS]
+    rng.shuffle(stems)
+    apps: list[App] = []
+    taken: set[str] = set()
+    abbreviations: dict[str, int] = {}
+    descriptions: dict[str, int] = {}
+    round_ = 0
+    while len(apps) < count:
+        prefix, function = stems.pop() if stems else (rng.choice(_PREFIXES), rng.choice(list(_FUNCTIONS)))
+        if not stems and len(apps) < count:  # more applications than stems: numbered generations
+            round_ += 1
+        size = min(count - len(apps), rng.choice([1, 2, 2, 3, 3, 4]))
+        shared = {"team": rng.choice(_TEAMS), "unit": rng.choice(_UNITS), "hosting": rng.choice(_HOSTING)}
+        first_id = str(rng.randint(10000, 99999) if count < 40000 else rng.randint(1_000_000, 9_999_999))
+        while first_id in taken:
+            first_id = str(int(first_id) + 1)
+        taken.add(first_id)
+        for k, suffix in enumerate(rng.sample(_SUFFIXES, size)):
+            name = f"{prefix} {function} {suffix}" + (f" {round_ + 1}" if round_ else "")
+            system_id = first_id if k == 0 else _one_digit_apart(rng, first_id, taken)
+            facts = dict(shared) if rng.random() < 0.8 else {**shared, "hosting": rng.choice(_HOSTING)}
+            slug = name.lower().replace(" ", "-")
+            facts |= {
+                "name": name,
+                "system_id": system_id,
+                "product_owner": rng.choice(_PEOPLE),
+                "contact": rng.choice(
+                    [f"{slug}-support@example.com", rng.choice(_PEOPLE), f"the {rng.choice(_TEAMS)} on-call rota"]
+                ),
+                "database": rng.choice(_DATABASES),
+                "version": f"{rng.randint(1, 12)}.{rng.randint(0, 9)}.{rng.randint(0, 20)}",
+                "users": f"{rng.randint(1, 40) * 250:,}",
+                "rto": f"{rng.choice([1, 2, 4, 8, 12, 24, 48])} hours",
+                "rpo": f"{rng.choice([5, 15, 30, 60])} minutes",
+                "cost": f"EUR {rng.randint(2, 90) * 5000:,}",
+                "go_live": _date(rng),
+                "criticality": rng.choice(_CRITICALITY),
+            }
+            abbreviation = "".join(word[0] for word in name.split()[:3])
+            audience = rng.choice(_AUDIENCES)
+            description = f"{_FUNCTIONS[function][0]} for {audience}"
+            abbreviations[abbreviation] = abbreviations.get(abbreviation, 0) + 1
+            descriptions[description] = descriptions.get(description, 0) + 1
+            asked_as = f"{_FUNCTIONS[function][1]} for {audience}"
+            apps.append(App(name, system_id, f"{prefix} {function}", facts, abbreviation, description, asked_as))
+    for app in apps:  # a name a person may use only when it names one application
+        app.abbreviated = abbreviations[app.abbreviation] == 1
+        app.asked_as = app.asked_as if descriptions[app.description] == 1 else None
+    live = {app.name for app in apps}
+    retired = [f"{p} {f} {s}" for p in _PREFIXES for f in _FUNCTIONS for s in ("Classic", "Legacy", "Online", "Pro")]
+    retired = [name for name in rng.sample(retired, min(len(retired), count)) if name not in live]
+    return apps, retired
+
+
+def _another(rng: random.Random, apps: list[App], *excluded: App) -> App:
+    """A random application of `apps` that is none of `excluded`, if there is one."""
+    for _ in range(20):
+        app = rng.choice(apps)
+        if all(app is not e for e in excluded):
+            return app
+    return next((a for a in apps if all(a is not e for e in excluded)), apps[0])
+
+
+def _context(rng: random.Random, app: App, family: list[App], referable: list[App], retired: list[str]) -> None:
+    """The export of one application: four paragraphs that mention a dependency, a sibling from its family
+    (or another application) and a predecessor, each with facts of the same kinds as its own."""
+    facts = app.facts
+    siblings = [a for a in family if a is not app]
+    sibling = rng.choice(siblings) if siblings else _another(rng, referable, app)
+    dependency = _another(rng, referable, app, sibling)
+    purpose, verb = rng.choice(_PURPOSES)
+    app.missing = rng.sample(_OPTIONAL, k=rng.choice([2, 3, 3, 4, 5]))
+    if rng.random() < 0.5 and retired:
+        app.old_name = retired.pop()
+    facts["predecessor"] = app.old_name or ""
+    facts["dependency"] = dependency.name
+    facts["purpose"] = purpose
+
+    def say(attribute: str) -> str:
+        if attribute in app.missing:
+            return ""
+        return rng.choice(_SENTENCES[attribute]).format(**facts)
+
+    opening = rng.choice(
+        [
+            "{name} ({abbreviation}, system id {system_id}) {description}.",
+            "{name}, known internally as {abbreviation}, is registered under system id {system_id} and {description}.",
+            "The application inventory lists {name} (system id {system_id}, {abbreviation}); it {description}.",
+        ]
+    )
+    identity = [opening.format(**facts, abbreviation=app.abbreviation, description=app.description), say("unit")]
+    if app.old_name:
+        identity.append(
+            rng.choice(
+                [
+                    f"It replaced {app.old_name} in {rng.randint(2004, 2025)}, which ran on {rng.choice(_DATABASES)}.",
+                    f"It was formerly known as {app.old_name}.",
+                ]
+            )
+        )
+    ownership = [say("team"), say("product_owner"), say("contact")]
+    ownership.append(
+        rng.choice(
+            [
+                f"The same team also runs {sibling.name} (system id {sibling.system_id}), hosted in "
+                f"{sibling.facts['hosting']}.",
+                f"Not to be confused with {sibling.name} (system id {sibling.system_id}), which stores its data in "
+                f"{sibling.facts['database']} and has {sibling.facts['users']} users.",
+                f"{sibling.name} (system id {sibling.system_id}) is supported by {sibling.facts['contact']} instead.",
+            ]
+        )
+    )
+    technology = [say("hosting"), say("database"), say("version"), f"{app.name} {verb} {dependency.name}."]
+    operations = [say(a) for a in ("users", "rto", "cost", "go_live", "criticality")]
+    for paragraph in (ownership, technology, operations):
+        rng.shuffle(paragraph)
+    for filler in rng.sample(_FILLERS, k=rng.choice([0, 0, 1])):
+        operations.insert(rng.randint(0, len(operations)), filler.format(**facts))
+    history = []
+    if rng.random() < 0.15:  # a long export: more than one reader window, and older values of its own facts
+        moved, upgraded = sorted(rng.sample(range(2005, 2026), 2))
+        history = [
+            f"History: in {moved} {app.name} moved from {rng.choice(_HOSTING)} to {facts['hosting']}.",
+            f"The {upgraded} upgrade to release {rng.randint(1, 12)}.{rng.randint(0, 9)} replaced"
+            f" {rng.choice(_DATABASES)}, and the number of users grew from {rng.randint(1, 20) * 100:,}.",
+            f"Before that, {sibling.name} handled part of its work.",
+        ]
+    paragraphs = [" ".join(s for s in p if s) for p in (identity, ownership, technology, operations, history)]
+    app.context = "\n\n".join(p for p in paragraphs if p)
+
+
+def _references(rng: random.Random, app: App, attribute: str) -> str:
+    """How a person names the application: mostly by name, else by abbreviation, system id, old name or
+    what it does."""
+    ways = ["name"] * 4 + ["id"]
+    ways += ["abbreviation"] * (app.abbreviated and attribute != "system_id")
+    ways += ["old"] * (app.old_name is not None and attribute != "predecessor")
+    ways += ["description"] * 3 * (app.asked_as is not None)
+    way = rng.choice([w for w in ways if not (w == "id" and attribute == "system_id")])
+    if way == "id":
+        return rng.choice(["system {id}", "the app with system id {id}", "app {id}"]).format(id=app.system_id)
+    if way == "abbreviation":
+        return app.abbreviation
+    if way == "old":
+        return rng.choice(["what used to be {old}", "the application formerly called {old}"]).format(old=app.old_name)
+    if way == "description":
+        return app.asked_as
+    return app.name
+
+
+def _name_questions(app: App) -> list[str]:
+    questions = [
+        f"Which application has system id {app.system_id}?",
+        f"What is the name of the application with system id {app.system_id}?",
+    ]
+    if app.old_name:
+        questions.append(f"What is {app.old_name} called now?")
+    if app.asked_as:
+        questions.append(f"What's the name of {app.asked_as}?")
+    if app.abbreviated:
+        questions.append(f"What does {app.abbreviation} stand for?")
+    return questions
 
 
 def _questions(rng: random.Random, app: App, per_app: int) -> list[dict]:
     """Questions about one app: answerable ones whose answer is in the context, and some it cannot answer."""
+    attributes = [a for a in _QUESTIONS if a != "predecessor" or app.old_name]
     rows = []
-    for attribute in rng.sample(list(_QUESTIONS), k=min(per_app, len(_QUESTIONS))):
-        for phrasing in rng.sample(_QUESTIONS[attribute], k=rng.choice([1, 1, 2])):
-            answer = None if attribute in app.missing else app.facts[attribute]
-            rows.append({"query": phrasing.format(**app.facts), "context": app.context, "answer": answer})
+    for attribute in rng.sample(attributes, k=min(per_app, len(attributes))):
+        answer = None if attribute in app.missing else app.facts[attribute]
+        if attribute == "name":
+            phrasings = rng.sample(_name_questions(app), k=1)
+        else:
+            templates = rng.sample(_QUESTIONS[attribute], k=rng.choice([1, 1, 2]))
+            phrasings = [
+                t.format(app=_references(rng, app, attribute), purpose=app.facts["purpose"]) for t in templates
+            ]
+        for question in phrasings:
+            rows.append({"query": question[0].upper() + question[1:], "context": app.context, "answer": answer})
     return rows
 
 
@@ -255,12 +459,22 @@ def _malformed(rng: random.Random, row: dict) -> str:
 
 
 def generate(
-    seed: int = 13, apps: int = 320, per_app: int = 5, benchmark_apps: int = 40, leaked_apps: int = 12
+    seed: int = 13, apps: int = 300, per_app: int = 4, benchmark_apps: int = 40, leaked_apps: int = 12
 ) -> tuple[list[str], list[str], dict]:
     """The raw lines, the benchmark lines and a manifest of what was planted where (for the tests)."""
     rng = random.Random(seed)
-    inventory = _make_apps(rng, apps + benchmark_apps)
-    train_apps, held_out = inventory[:apps], inventory[apps:]
+    inventory, retired = _make_apps(rng, apps + benchmark_apps)
+    train_apps, held_out = inventory[:apps], inventory[apps:]  # whole families but the one cut at `apps`
+    held_out = [app for app in held_out if app.family not in {a.family for a in train_apps}] or held_out
+    leaked = rng.sample(train_apps, k=leaked_apps)
+    unmentioned = {id(app) for app in leaked}  # no context mentions a leaked app: decontamination removes it
+    for pool in (train_apps, held_out):
+        referable = [app for app in pool if id(app) not in unmentioned] or pool
+        families: dict[str, list[App]] = {}
+        for app in referable:
+            families.setdefault(app.family, []).append(app)
+        for app in pool:
+            _context(rng, app, families.get(app.family, []), referable, retired)
     for app in rng.sample(train_apps, k=max(1, apps // 8)):  # some exports carry typographic Unicode
         app.context = _unicode_lookalikes(app.context)
     rows = [row for app in train_apps for row in _questions(rng, app, per_app)]
@@ -304,7 +518,6 @@ def generate(
             manifest["near_duplicates"] += 1
 
     benchmark = [row for app in held_out for row in _questions(rng, app, 3)]
-    leaked = rng.sample(train_apps, k=leaked_apps)
     for i, app in enumerate(leaked):  # contamination: the benchmark reuses raw questions and contexts
         row = _questions(rng, app, 1)[0]
         if i % 2:
@@ -325,7 +538,7 @@ def main() -> None:
     parser.add_argument("--raw", type=Path, default=RAW_FILE)
     parser.add_argument("--benchmark", type=Path, default=BENCHMARK_FILE)
     parser.add_argument("--seed", type=int, default=13)
-    parser.add_argument("--apps", type=int, default=320)
+    parser.add_argument("--apps", type=int, default=300)
     args = parser.parse_args()
     lines, benchmark, manifest = generate(seed=args.seed, apps=args.apps)
     write(lines, args.raw)

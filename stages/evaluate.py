@@ -3,8 +3,9 @@
 Integrated: each question answered from the whole corpus, exactly as `reproqa ask` answers it (search the
 index, read evaluate.top_k contexts, combine the scores; reproqa/answering.py says how). Isolated: the reader
 alone, on the gold context. Retrieval: NDCG@k and Recall@k of the gold context for the answerable questions.
-Writes the headline numbers, plots (Recall@k over k, F1 by question type and by answer length) and every
-question's predictions, so a person can read the errors.
+Writes the headline numbers (integrated and isolated: EM, F1, F1 of the answerable and of the unanswerable
+questions, and a bootstrap 95% confidence interval of F1 over the test questions), plots (Recall@k over k, F1 by
+question type and by answer length) and every question's predictions, so a person can read the errors.
 """
 
 import argparse
@@ -12,7 +13,7 @@ import json
 from pathlib import Path
 
 from reproqa.answering import Answerer
-from reproqa.breakdown import answer_length, f1_by, question_type
+from reproqa.breakdown import answer_length, bootstrap_interval, f1_by, question_type
 from reproqa.index import ranking_metrics
 from reproqa.params import load_params
 from reproqa.reader import qa_scores
@@ -71,12 +72,18 @@ for row, gold, gold_id, answer, alone in zip(test, golds, gold_ids.tolist(), int
 args.predictions.mkdir(parents=True, exist_ok=True)
 (args.predictions / "predictions.jsonl").write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
+# Integrated and isolated: EM, F1, F1 of the answerable and of the unanswerable questions, and the bootstrap
+# interval of F1 over the test questions (how far F1 could move with other questions drawn for the test split).
+headline = {}
+for name, predictions in (("integrated", [answer.text for answer in integrated]), ("isolated", isolated)):
+    scores = qa_scores(predictions, golds, digits=DIGITS)
+    headline[name] = {"exact": scores["exact"], "f1": scores["f1"], "has_answer_f1": scores["HasAns_f1"]}
+    if "NoAns_f1" in scores:  # a test split without unanswerable questions (SQuAD v1.1) has none
+        headline[name]["no_answer_f1"] = scores["NoAns_f1"]
+    low, high = bootstrap_interval([row[f"{name}_f1"] for row in rows])
+    headline[name]["f1_ci"] = {"low": round(low, DIGITS), "high": round(high, DIGITS)}
 ndcg = f"ndcg@{params.ndcg_at}"
-headline = {
-    "integrated": {
-        k: v for k, v in qa_scores([a.text for a in integrated], golds, digits=DIGITS).items() if k in ("exact", "f1")
-    },
-    "isolated": {k: v for k, v in qa_scores(isolated, golds, digits=DIGITS).items() if k in ("exact", "f1")},
+headline |= {
     "retriever": {ndcg: retrieval[ndcg], "recall@top_k": retrieval[f"recall@{params.top_k}"], "top_k": params.top_k},
     "data": {
         "train": count_rows(args.splits[0]),
@@ -95,7 +102,8 @@ for name, values in plots.items():
     write_json(args.plots / name, values, indent=1)
 print(
     f"evaluate: {len(test)} test questions, {len(answerer.index.contexts)} contexts, {params.retriever} top "
-    f"{params.top_k}: integrated EM {headline['integrated']['exact']:.1f} F1 {headline['integrated']['f1']:.1f}, "
+    f"{params.top_k}: integrated EM {headline['integrated']['exact']:.1f} F1 {headline['integrated']['f1']:.1f} "
+    f"(CI {headline['integrated']['f1_ci']['low']:.1f}-{headline['integrated']['f1_ci']['high']:.1f}), "
     f"isolated EM {headline['isolated']['exact']:.1f} F1 {headline['isolated']['f1']:.1f}, "
     f"Recall@{params.top_k} {headline['retriever']['recall@top_k']:.3f}"
 )

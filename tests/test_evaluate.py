@@ -10,6 +10,7 @@ import yaml
 
 from conftest import BIN, run, stage_env
 from reproqa.answering import Answerer
+from reproqa.breakdown import bootstrap_interval
 from reproqa.index import ranking_metrics
 from reproqa.params import SECTIONS
 from reproqa.reader import qa_scores
@@ -26,8 +27,16 @@ def test_headline_metrics_match_the_splits_and_the_reader_on_gold_contexts(pipel
     assert {k: metrics["data"][k] for k in rows} == rows
     rows = [json.loads(line) for line in (root / "results/evaluate/predictions.jsonl").read_text().splitlines()]
     for name in ("integrated", "isolated"):  # the headline numbers score the predictions a person reads
-        scores = qa_scores([row[name] for row in rows], [row["gold"] for row in rows])
-        assert metrics[name] == {"exact": round(scores["exact"], 4), "f1": round(scores["f1"], 4)}
+        scores = qa_scores([row[name] for row in rows], [row["gold"] for row in rows], digits=4)
+        low, high = bootstrap_interval([row[f"{name}_f1"] for row in rows])  # over these questions' F1
+        assert metrics[name] == {
+            "exact": scores["exact"],
+            "f1": scores["f1"],
+            "has_answer_f1": scores["HasAns_f1"],
+            "no_answer_f1": scores["NoAns_f1"],
+            "f1_ci": {"low": round(low, 4), "high": round(high, 4)},
+        }
+        assert low <= scores["f1"] <= high
     assert metrics["retriever"]["top_k"] == 3
     assert "metrics/evaluate/metrics.json" in run(["dvc", "metrics", "show"], root).stdout
 

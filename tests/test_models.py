@@ -3,7 +3,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from reproqa.models import resolve_model, training_flags
+from reproqa import models
+from reproqa.models import cpu_has_native_bf16, resolve_model, training_flags
 
 
 def test_bundled_short_name_resolves_to_the_installed_package():
@@ -19,17 +20,38 @@ def test_local_folder_and_hub_id(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("gpu", "bf16_gpu", "precision", "expected"),
+    ("gpu", "bf16_gpu", "bf16_cpu", "precision", "expected"),
     [
-        (False, False, "auto", {"bf16": False, "fp16": False, "use_cpu": True}),  # CPU: fp32, data-parallel on gloo
-        (False, False, "bfloat16", {"bf16": True, "fp16": False, "use_cpu": True}),
-        (True, True, "auto", {"bf16": True, "fp16": False}),
-        (True, False, "auto", {"bf16": False, "fp16": True}),  # a GPU without bf16 (V100, T4)
-        (True, True, "float32", {"bf16": False, "fp16": False}),
+        (False, False, False, "auto", {"bf16": False, "fp16": False, "use_cpu": True}),  # fp32, data-parallel on gloo
+        (False, False, True, "auto", {"bf16": True, "fp16": False, "use_cpu": True}),  # a CPU with avx512_bf16
+        (False, False, True, "float32", {"bf16": False, "fp16": False, "use_cpu": True}),
+        (False, False, False, "bfloat16", {"bf16": True, "fp16": False, "use_cpu": True}),
+        (True, True, False, "auto", {"bf16": True, "fp16": False}),
+        (True, False, False, "auto", {"bf16": False, "fp16": True}),  # a GPU without bf16 (V100, T4)
+        (True, True, False, "float32", {"bf16": False, "fp16": False}),
     ],
 )
-def test_training_precision_follows_the_param_and_the_machine(monkeypatch, gpu, bf16_gpu, precision, expected):
+def test_training_precision_follows_the_param_and_the_machine(
+    monkeypatch, gpu, bf16_gpu, bf16_cpu, precision, expected
+):
+    monkeypatch.setattr(models, "cpu_has_native_bf16", lambda: bf16_cpu)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: gpu)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: bf16_gpu)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     assert training_flags(precision) == expected
+
+
+@pytest.mark.parametrize(
+    ("flags", "native"),
+    [
+        ("fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni", True),  # AMD Zen 4, Intel Cooper Lake
+        ("fpu sse2 avx2 avx512f amx_bf16 amx_tile", True),  # Intel Sapphire Rapids
+        ("fpu sse2 avx2 avx512f avx512_vnni", False),  # AVX-512 without bf16: emulated, slower than fp32
+        ("fpu sse2 avx2", False),
+    ],
+)
+def test_native_bf16_is_read_from_the_cpu_flags(tmp_path, flags, native):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: some CPU\nflags\t\t: {flags}\n")
+    assert cpu_has_native_bf16(cpuinfo) is native
+    assert cpu_has_native_bf16(tmp_path / "missing") is False  # macOS, Windows: no /proc/cpuinfo

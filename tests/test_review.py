@@ -55,6 +55,7 @@ def test_the_report_compares_metrics_params_and_plots_with_main(tmp_path):
     report = (tmp_path / "report/report.md").read_text()
     assert printed.strip() == "report/report.md" and report.startswith("# reproqa: working tree vs main")
     headline = section(report, "Headline metrics")  # every headline number, changed or not
+    assert "No noise band measured: run `python benchmarks/noise.py`" in headline
     assert row(headline, "integrated.f1")[-3:] == ["60.0", "70.0", "10.0"]
     assert row(headline, "isolated.f1")[-3:] == ["85.0", "85.0", "0.0"]
     changed = section(report, "Metrics that changed")
@@ -86,6 +87,57 @@ def test_a_report_with_nothing_changed_says_so(tmp_path):
     run([str(BIN / "reproqa"), "report", "--out", "report"], tmp_path)
     report = (tmp_path / "report/report.md").read_text()
     assert "No metric changed." in report and "No param changed." in report and "No plots." in report
+    assert "No noise band measured: run `python benchmarks/noise.py`" in report
+
+
+def commit_headline(root: Path, message: str, integrated_f1: float, isolated_f1: float, noise: dict | None) -> None:
+    """A commit whose headline metrics have the given F1s (each with its confidence interval) and, unless None,
+    the noise file `noise`."""
+    metrics = {
+        name: {"exact": 50.0, "f1": f1, "f1_ci": {"low": f1 - 5.0, "high": f1 + 5.0}}
+        for name, f1 in (("integrated", integrated_f1), ("isolated", isolated_f1))
+    }
+    (root / "metrics/evaluate").mkdir(parents=True, exist_ok=True)
+    (root / "metrics/evaluate/metrics.json").write_text(json.dumps(metrics | {"data": {"test": 200}}))
+    if noise:
+        (root / "metrics/noise.json").write_text(json.dumps(noise))
+    run(["git", "add", "-A"], root)
+    run(["git", *GIT_USER, "commit", "-qm", message], root)
+
+
+def test_the_report_marks_each_headline_change_within_or_beyond_the_seed_noise(tmp_path):
+    run(["git", "init", "-q", "-b", "main"], tmp_path)
+    run(["dvc", "init", "-q"], tmp_path)
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"metrics": ["metrics/evaluate/metrics.json"]}))
+    commit_headline(tmp_path, "main", integrated_f1=60.0, isolated_f1=85.0, noise=None)
+    run(["git", "checkout", "-q", "-b", "measured"], tmp_path)
+    noise = {
+        "method": "train.seed and train_retriever.seed varied: 42 (the committed run), 1, 2, 3",
+        "runs": 4,
+        "metrics": {name: {"mean": 62.0, "std": 1.5} for name in ("integrated.exact", "integrated.f1", "isolated.f1")},
+    }
+    commit_headline(
+        tmp_path, "a reader 4 F1 better, and the seed noise", integrated_f1=64.0, isolated_f1=86.0, noise=noise
+    )
+
+    run([str(BIN / "reproqa"), "report", "--base", "main", "--target", "measured", "--out", "report"], tmp_path)
+    headline = section((tmp_path / "report/report.md").read_text(), "Headline metrics")
+    assert "| Metric | main | measured | Change | noise (2 std) | verdict |" in headline
+    assert row(headline, "integrated.f1")[1:] == ["60.0", "64.0", "4.0", "3.0", "beyond noise"]  # 4 >= 2 x 1.5
+    assert row(headline, "isolated.f1")[1:] == ["85.0", "86.0", "1.0", "3.0", "within noise"]  # 1 < 2 x 1.5
+    assert row(headline, "integrated.exact")[-2:] == ["3.0", ""]  # unchanged: nothing to judge
+    assert row(headline, "integrated.f1_ci.low")[-3:] == ["4.0", "-", ""]  # changed, but an interval has no band
+    assert row(headline, "data.test")[-2:] == ["-", ""]
+    assert (
+        "2 standard deviations of each metric over 4 runs (train.seed and train_retriever.seed varied: "
+        "42 (the committed run), 1, 2, 3), from metrics/noise.json of measured" in headline
+    )
+
+    # The other way round the target has no noise file: the base's is used, and says so.
+    run([str(BIN / "reproqa"), "report", "--base", "measured", "--target", "main", "--out", "back"], tmp_path)
+    headline = section((tmp_path / "back/report.md").read_text(), "Headline metrics")
+    assert row(headline, "integrated.f1")[1:] == ["64.0", "60.0", "-4.0", "3.0", "beyond noise"]
+    assert "from metrics/noise.json of measured" in headline
 
 
 def test_the_pull_request_workflow_is_valid_and_posts_the_report():
