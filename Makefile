@@ -13,8 +13,10 @@ export HF_HUB_OFFLINE ?= 1
 $(INSTALLED): requirements.lock pyproject.toml
 	python3 -c 'import sys; sys.exit("Python >= 3.11 is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
 	python3 -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	# --no-compile: Python compiles a module when it is first imported; compiling all of them here took half
+	# the install (BENCHMARKS.md).
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile --no-deps -e .
 	touch $(INSTALLED)
 
 repro: $(INSTALLED)

@@ -5,7 +5,7 @@ headline metric moves between them. `reproqa report` marks each headline change 
     python benchmarks/noise.py [--seeds 1 2 3] [--project .]
 
 For each seed S it runs one experiment, noise-seed-S: `dvc exp run --temp -S train.seed=S -S train_retriever.seed=S`,
-one after the other (each trains the retriever and the reader again: about 8.5 minutes on 2 CPU cores with the
+one after the other (each trains the retriever and the reader again: about 7.5 minutes on 2 CPU cores with the
 sample, BENCHMARKS.md), each in a temporary folder, so the workspace keeps the committed run. That run (HEAD's
 metrics/evaluate/metrics.json, made with HEAD's seeds) and the experiments are len(seeds) + 1 runs; the mean and
 the sample standard deviation of each headline metric over them go to metrics/noise.json (reproqa/noise.py).

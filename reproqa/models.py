@@ -19,6 +19,17 @@ def resolve_model(name: str) -> str:
     return name
 
 
+# What a tokenizer records about how it was loaded rather than what it is. Saved with a model, it would make the
+# model's bytes (and dvc.lock) depend on HF_HUB_OFFLINE: the Makefile sets it, a user's shell may not.
+LOAD_ONLY_SETTINGS = ("local_files_only",)
+
+
+def forget_how_loaded(tokenizer) -> None:
+    """Drop LOAD_ONLY_SETTINGS from a tokenizer before it is saved with a model."""
+    for key in LOAD_ONLY_SETTINGS:
+        tokenizer.init_kwargs.pop(key, None)
+
+
 def device() -> str:
     """Where inference runs: a CUDA GPU if there is one, else Apple's GPU (MPS), else the CPU."""
     return "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"

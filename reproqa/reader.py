@@ -27,7 +27,7 @@ from transformers import AutoModelForQuestionAnswering, AutoTokenizer, Trainer
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from reproqa.errors import UserError
-from reproqa.models import device
+from reproqa.models import device, forget_how_loaded
 from reproqa.records import write_json
 
 COLUMNS = ["id", "question", "context", "answers"]  # what the reader reads of a split
@@ -315,8 +315,10 @@ def save_reader(model, tokenizer, settings: ReaderSettings, folder: Path) -> Non
 
     A fast tokenizer saves the truncation and padding of its last call into tokenizer.json, and whether the
     windows were tokenized in this process or served from datasets' cache decides that call: both are
-    cleared, so the folder's bytes depend on the inputs only. (Every call of ours passes them explicitly.)"""
+    cleared, so the folder's bytes depend on the inputs only. (Every call of ours passes them explicitly.)
+    So is whether it was loaded offline (forget_how_loaded)."""
     model.save_pretrained(folder)
+    forget_how_loaded(tokenizer)
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None:
         backend.no_truncation()

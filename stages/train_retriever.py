@@ -17,7 +17,7 @@ from sentence_transformers.util import mine_hard_negatives
 from transformers import set_seed
 
 from reproqa.errors import UserError
-from reproqa.models import resolve_model, training_arguments
+from reproqa.models import forget_how_loaded, resolve_model, training_arguments
 from reproqa.params import load_params
 from reproqa.retriever import pairs, retrieval_evaluator
 from reproqa.tracking import LiveMetrics
@@ -89,5 +89,6 @@ trainer = SentenceTransformerTrainer(
 )
 trainer.train()
 # 4. Save the model. No model card: it records timings, which would change the output's hash on every run.
+forget_how_loaded(model.tokenizer)
 model.save(str(args.model_out), create_model_card=False)
 print(f"train_retriever: {len(train)} training examples, model saved to {args.model_out}")

@@ -3,6 +3,7 @@
 import json
 import shutil
 from functools import partial
+from itertools import accumulate
 from pathlib import Path
 
 import pytest
@@ -22,14 +23,17 @@ TRAIN = {
     "early_stopping_patience": 100,
     "max_seq_length": 128,
     "doc_stride": 16,
-    "max_train_examples": 28,
-}  # 28 examples make 32 windows: two full global batches an epoch
+}
 
 
-def reader_project(root: Path, project: Path, model: Path, processes: int) -> Path:
+def reader_project(root: Path, project: Path, model: Path, processes: int, examples: int) -> Path:
     shutil.copytree(root, project, ignore=shutil.ignore_patterns("scratch"))
     params = yaml.safe_load((project / "params.yaml").read_text())
-    params["train"] |= TRAIN | {"base_model": str(model), "batch_size": GLOBAL_BATCH // processes}
+    params["train"] |= TRAIN | {
+        "base_model": str(model),
+        "batch_size": GLOBAL_BATCH // processes,
+        "max_train_examples": examples,
+    }
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     if processes > 1:  # how a user runs the stage on several GPUs, here on the CPU
         stages = yaml.safe_load((project / "dvc.yaml").read_text())
@@ -49,20 +53,23 @@ def model_without_dropout(tmp_path_factory) -> Path:
 def test_two_gloo_processes_train_the_model_one_process_trains(pipeline, tmp_path, model_without_dropout):
     root, _, _ = pipeline
     train = Dataset.from_parquet(str(root / "data/processed/train.parquet")).shuffle(seed=42)
-    windows = train.select(range(TRAIN["max_train_examples"])).map(
-        partial(
-            train_features,
-            AutoTokenizer.from_pretrained(model_without_dropout),
-            max_seq_length=TRAIN["max_seq_length"],
-            doc_stride=TRAIN["doc_stride"],
-        ),
-        batched=True,
-        remove_columns=train.column_names,
+    windows = partial(
+        train_features,
+        AutoTokenizer.from_pretrained(model_without_dropout),
+        max_seq_length=TRAIN["max_seq_length"],
+        doc_stride=TRAIN["doc_stride"],
     )
-    assert len(windows) % GLOBAL_BATCH == 0  # else DDP pads the last batch with repeated windows
+    per_example = [len(windows({key: [value] for key, value in row.items()})["input_ids"]) for row in train]
+    # The fewest examples whose windows fill at least two global batches exactly: else DDP pads the last batch
+    # with repeated windows, and two processes would not train what one trains.
+    examples = next(
+        n
+        for n, total in enumerate(accumulate(per_example), 1)
+        if total >= 2 * GLOBAL_BATCH and total % GLOBAL_BATCH == 0
+    )
 
-    single = reader_project(root, tmp_path / "single", model_without_dropout, processes=1)
-    ddp = reader_project(root, tmp_path / "ddp", model_without_dropout, processes=2)
+    single = reader_project(root, tmp_path / "single", model_without_dropout, processes=1, examples=examples)
+    ddp = reader_project(root, tmp_path / "ddp", model_without_dropout, processes=2, examples=examples)
 
     for output in (
         "results/train/predictions.json",
@@ -82,7 +89,9 @@ def test_two_gloo_processes_train_the_model_one_process_trains(pipeline, tmp_pat
     assert one.keys() == two.keys()
     for name in one:
         # The start/end bias shifts every position's logit alike, so its true gradient is 0; Adam scales the
-        # rounding noise left in it up to lr-sized steps, which differ. It changes no prediction.
+        # rounding noise left in it up to lr-sized steps, which differ. It changes no prediction. Adam does the
+        # same, less, to any weight whose gradient is near 0 (seen: 1 of 2,048 off by 1.6e-5 after 8 steps of
+        # lr 3e-4, which move a weight up to 2.4e-3): the tolerance is a sixth of one step.
         if name != "qa_outputs.bias":
-            torch.testing.assert_close(one[name], two[name], atol=1e-5, rtol=0, msg=name)
+            torch.testing.assert_close(one[name], two[name], atol=5e-5, rtol=0, msg=name)
     assert json.loads((ddp / "metrics/train/test.json").read_text())["total"] > 0

@@ -161,3 +161,19 @@ def test_the_saved_tokenizer_does_not_depend_on_its_last_call(tmp_path, tokenize
     save_reader(model, tokenizer, settings, tmp_path / "after_a_call")
     for name in ("tokenizer.json", "tokenizer_config.json", "inference.json"):
         assert (tmp_path / "untouched" / name).read_bytes() == (tmp_path / "after_a_call" / name).read_bytes(), name
+
+
+def test_the_saved_tokenizer_does_not_record_whether_it_was_loaded_offline(tmp_path):
+    """make repro sets HF_HUB_OFFLINE=1, a user's shell may not: the same inputs must give the same reader."""
+    from transformers import AutoModelForQuestionAnswering
+
+    from reproqa.reader import save_reader
+
+    model = AutoModelForQuestionAnswering.from_pretrained(resolve_model("all-MiniLM-L6-v2"))
+    settings = ReaderSettings(256, 64, 20, 30, True, 0.0)
+    for offline in (True, False):
+        tokenizer = AutoTokenizer.from_pretrained(resolve_model("all-MiniLM-L6-v2"), local_files_only=offline)
+        save_reader(model, tokenizer, settings, tmp_path / str(offline))
+    config = (tmp_path / "True" / "tokenizer_config.json").read_text()
+    assert "local_files_only" not in config
+    assert config == (tmp_path / "False" / "tokenizer_config.json").read_text()
