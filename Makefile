@@ -10,13 +10,16 @@ export HF_HUB_OFFLINE ?= 1
 
 .PHONY: repro test pull report lock sample-data clean-venv
 
+# Bytecode is compiled once, on every core (pip compiles on one core: half the install, BENCHMARKS.md), and at
+# install, not at import: where PYTHONDONTWRITEBYTECODE is set, as on this project's machines, imports never
+# write it and every process would compile torch again. Files only a newer Python parses (pip skips them too)
+# make compileall exit with 1.
 $(INSTALLED): requirements.lock pyproject.toml
 	python3 -c 'import sys; sys.exit("Python >= 3.11 is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
 	python3 -m venv $(VENV)
-	# --no-compile: Python compiles a module when it is first imported; compiling all of them here took half
-	# the install (BENCHMARKS.md).
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile -r requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile --no-deps -e .
+	$(BIN)/python -m compileall -qq -j 0 $(VENV)/lib || true
 	touch $(INSTALLED)
 
 repro: $(INSTALLED)
