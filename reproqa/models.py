@@ -19,6 +19,20 @@ def resolve_model(name: str) -> str:
     return name
 
 
+def dropout_config(name: str, dropout: float | None):
+    """The config (AutoConfig) of model `name`, with every dropout rate in it set to `dropout`: BERT's
+    hidden_dropout_prob and attention_probs_dropout_prob, DistilBERT's dropout and attention_dropout, and so on
+    for any architecture. None keeps the model's own rates."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(resolve_model(name))
+    if dropout is not None:
+        for key, value in config.to_dict().items():
+            if "dropout" in key and isinstance(value, float):
+                setattr(config, key, dropout)
+    return config
+
+
 # What a tokenizer records about how it was loaded rather than what it is. Saved with a model, it would make the
 # model's bytes (and dvc.lock) depend on HF_HUB_OFFLINE: the Makefile sets it, a user's shell may not.
 LOAD_ONLY_SETTINGS = ("local_files_only",)

@@ -180,6 +180,7 @@ class TrainParams(Section):
     lr: float = Field(gt=0, lt=1)
     warmup_ratio: float = Field(ge=0, lt=1)
     weight_decay: float = Field(ge=0, lt=1)
+    dropout: float | None = Field(ge=0, lt=1)  # every dropout rate of the base model; null: the model's own
     seed: int  # set before the QA head is created: the head is random
     eval_steps: int = Field(ge=1)  # validate (EM/F1), log and checkpoint every this many steps
     early_stopping_patience: int = Field(ge=1)  # evaluations without a better validation F1 before stopping

@@ -21,7 +21,7 @@ from transformers import (
 )
 
 from reproqa.checkpoints import fingerprint, resumable_checkpoint
-from reproqa.models import resolve_model, training_arguments
+from reproqa.models import dropout_config, resolve_model, training_arguments
 from reproqa.params import load_params
 from reproqa.reader import EvalSet, ReaderSettings, ReaderTrainer, save_reader, scores, training_windows, with_lora
 from reproqa.records import DIGITS, write_json
@@ -40,10 +40,11 @@ args = parser.parse_args()
 params = load_params("train")
 settings = ReaderSettings.of(params)  # saved with the model: whoever loads it reads as it was validated
 
-# 1. The base model, with a randomly initialised QA head (seeded), optionally wrapped in LoRA adapters
+# 1. The base model at the params' dropout, with a randomly initialised QA head (seeded), optionally in LoRA adapters
 set_seed(params.seed)
 tokenizer = AutoTokenizer.from_pretrained(resolve_model(params.base_model))
-model = AutoModelForQuestionAnswering.from_pretrained(resolve_model(params.base_model))
+config = dropout_config(params.base_model, params.dropout)
+model = AutoModelForQuestionAnswering.from_pretrained(resolve_model(params.base_model), config=config)
 if params.lora.enabled:
     model = with_lora(model, params.lora)
 

@@ -26,10 +26,9 @@ def run(args: list[str], cwd: Path, check: bool = True, env: dict | None = None)
     return result
 
 
-def build_tiny_model(folder: Path, dropout: float = 0.1) -> Path:
+def build_tiny_model(folder: Path) -> Path:
     """A tiny randomly initialised BERT (2 layers, 32 dimensions) with the real uncased vocabulary, saved
-    as a sentence-transformers model (mean pooling): seconds to train on the CPU, same code paths.
-    dropout=0 makes training independent of how batches are split among processes (the DDP test)."""
+    as a sentence-transformers model (mean pooling): seconds to train on the CPU, same code paths."""
     import torch
     from sentence_transformers import SentenceTransformer
     from transformers import AutoTokenizer, BertConfig, BertModel
@@ -44,8 +43,6 @@ def build_tiny_model(folder: Path, dropout: float = 0.1) -> Path:
         num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=128,
-        hidden_dropout_prob=dropout,
-        attention_probs_dropout_prob=dropout,
     )
     torch.manual_seed(0)
     BertModel(config).save_pretrained(folder / "bert")

@@ -2,9 +2,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from transformers import AutoModelForQuestionAnswering
 
 from reproqa import models
-from reproqa.models import cpu_has_native_bf16, resolve_model, training_flags
+from reproqa.models import cpu_has_native_bf16, dropout_config, resolve_model, training_flags
 
 
 def test_bundled_short_name_resolves_to_the_installed_package():
@@ -17,6 +18,18 @@ def test_bundled_short_name_resolves_to_the_installed_package():
 def test_local_folder_and_hub_id(tmp_path):
     assert resolve_model(str(tmp_path)) == str(tmp_path.resolve())
     assert resolve_model("BAAI/bge-small-en-v1.5") == "BAAI/bge-small-en-v1.5"  # the libraries fetch it online
+
+
+def test_the_dropout_param_sets_every_dropout_rate_of_the_base_model(tiny_model):
+    bert = str(tiny_model.parent / "bert")  # saved with hidden and attention dropout 0.1
+    own = dropout_config(bert, None)
+    assert (own.hidden_dropout_prob, own.attention_probs_dropout_prob) == (0.1, 0.1)
+    off = dropout_config(bert, 0.0)
+    assert (off.hidden_dropout_prob, off.attention_probs_dropout_prob) == (0.0, 0.0)
+    assert off.classifier_dropout is None  # None means "use hidden_dropout_prob": left as it is
+    model = AutoModelForQuestionAnswering.from_pretrained(bert, config=off).train()
+    inputs = {"input_ids": torch.tensor([[101, 2054, 2003, 102, 7592, 102]])}
+    assert torch.equal(model(**inputs).start_logits, model(**inputs).start_logits)  # training mode, no dropout
 
 
 @pytest.mark.parametrize(
