@@ -27,9 +27,10 @@ def test_the_dropout_param_sets_every_dropout_rate_of_the_base_model(tiny_model)
     off = dropout_config(bert, 0.0)
     assert (off.hidden_dropout_prob, off.attention_probs_dropout_prob) == (0.0, 0.0)
     assert off.classifier_dropout is None  # None means "use hidden_dropout_prob": left as it is
-    model = AutoModelForQuestionAnswering.from_pretrained(bert, config=off).train()
     inputs = {"input_ids": torch.tensor([[101, 2054, 2003, 102, 7592, 102]])}
-    assert torch.equal(model(**inputs).start_logits, model(**inputs).start_logits)  # training mode, no dropout
+    for config, same in ((own, False), (off, True)):  # two forward passes in training mode
+        model = AutoModelForQuestionAnswering.from_pretrained(bert, config=config).train()
+        assert torch.equal(model(**inputs).start_logits, model(**inputs).start_logits) is same
 
 
 @pytest.mark.parametrize(
