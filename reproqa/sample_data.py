@@ -10,9 +10,10 @@ a help desk. It is built to be hard in the ways real inventories are, so that a 
 - Families: applications that share a name stem ("Atlas Billing Hub", "Atlas Billing Portal"), a team, a
   business unit and a data centre, with system ids that differ in one digit. Retrieval must find the right
   one; BM25 and dense retrieval fail differently.
-- Other applications in every context: a dependency, a sibling and a predecessor, each with their own id,
-  hosting or database, so an answer's type alone does not find it; several numbers in one context (users,
-  recovery objectives, cost, version, dates). Some contexts are longer than one reader window.
+- Other applications in every context: a dependency, one or two siblings and a predecessor, each with their
+  own id and two facts of their own (`_mention`), often of the attribute the context leaves out, so an
+  answer's type alone does not find it; several numbers in one context (users, recovery objectives, cost,
+  version, dates). Some contexts are longer than one reader window. Each fact is worded in one of four ways.
 - Questions that share few words with the answer sentence ("who do I call when ... is down?" against "Level-2
   support is provided by ..."), that name the application by its abbreviation, its system id, its old name
   or what it does.
@@ -140,22 +141,97 @@ _PURPOSES = [
     ("email delivery", "sends its emails through"),
 ]
 
-# The export's wording, two forms per attribute (prose and a field label); questions use other words
-# (_QUESTIONS). Every sentence holds a value, so long runs of template words stay rare, and split's
+# The export's wording, four forms per attribute (prose and field labels, some sharing no word with the
+# questions, _QUESTIONS). Every sentence holds a value, so long runs of template words stay rare, and split's
 # decontamination skips an n-gram that many contexts share (split.decontamination.max_ngram_frequency).
 _SENTENCES = {
-    "unit": ["It serves the {unit} business unit.", "Business owner: {unit}."],
-    "team": ["It is owned by the {team} team.", "Ownership sits with {team}."],
-    "product_owner": ["{product_owner} is its product owner.", "Product owner: {product_owner}."],
-    "contact": ["Level-2 support is provided by {contact}.", "Support contact: {contact}."],
-    "hosting": ["{name} runs in {hosting}.", "Production is deployed to {hosting}."],
-    "database": ["Its records are kept in {database}.", "Database: {database}."],
-    "version": ["Release {version} is in production.", "Current version: {version}."],
-    "users": ["About {users} people use it every month.", "Active users: {users}."],
-    "rto": ["Recovery time objective {rto}, recovery point objective {rpo}.", "RTO {rto}, RPO {rpo}."],
-    "cost": ["It costs {cost} a year to run.", "Annual run cost: {cost}."],
-    "go_live": ["{name} went live on {go_live}.", "In production since {go_live}."],
-    "criticality": ["Risk has rated it {criticality}.", "Criticality: {criticality}."],
+    "unit": [
+        "It serves the {unit} business unit.",
+        "Business owner: {unit}.",
+        "{unit} pays for it.",
+        "Its budget comes from {unit}.",
+    ],
+    "team": [
+        "It is owned by the {team} team.",
+        "Ownership sits with {team}.",
+        "{team} develops and runs it.",
+        "Engineering: {team}.",
+    ],
+    "product_owner": [
+        "{product_owner} is its product owner.",
+        "Product owner: {product_owner}.",
+        "Roadmap decisions are taken by {product_owner}.",
+        "{product_owner} signs off every change to its scope.",
+    ],
+    "contact": [
+        "Level-2 support is provided by {contact}.",
+        "Support contact: {contact}.",
+        "Incidents are routed to {contact}.",
+        "Escalations: {contact}.",
+    ],
+    "hosting": [
+        "{name} runs in {hosting}.",
+        "Production is deployed to {hosting}.",
+        "Its servers are in {hosting}.",
+        "Hosting: {hosting}.",
+    ],
+    "database": [
+        "Its records are kept in {database}.",
+        "Database: {database}.",
+        "Data is persisted in {database}.",
+        "Backend store: {database}.",
+    ],
+    "version": [
+        "Release {version} is in production.",
+        "Current version: {version}.",
+        "The build in production is {version}.",
+        "It was upgraded to {version} last quarter.",
+    ],
+    "users": [
+        "About {users} people use it every month.",
+        "Active users: {users}.",
+        "{users} employees log in to it.",
+        "Its user base: {users}.",
+    ],
+    "rto": [
+        "Recovery time objective {rto}, recovery point objective {rpo}.",
+        "RTO {rto}, RPO {rpo}.",
+        "It must be back within {rto} of an outage, losing at most {rpo} of data.",
+        "Restore target {rto}; data-loss tolerance {rpo}.",
+    ],
+    "cost": [
+        "It costs {cost} a year to run.",
+        "Annual run cost: {cost}.",
+        "Its yearly budget is {cost}.",
+        "Run budget: {cost} per annum.",
+    ],
+    "go_live": [
+        "{name} went live on {go_live}.",
+        "In production since {go_live}.",
+        "It was launched on {go_live}.",
+        "First release to production: {go_live}.",
+    ],
+    "criticality": [
+        "Risk has rated it {criticality}.",
+        "Criticality: {criticality}.",
+        "Business impact classification: {criticality}.",
+        "It is classified as {criticality}.",
+    ],
+}
+# The same facts said of another application in a clause ("..., whose product owner is Wen Li"): the values a
+# reader must not take for its own application's.
+_CLAUSES = {
+    "team": "owned by {team}",
+    "product_owner": "whose product owner is {product_owner}",
+    "contact": "supported by {contact}",
+    "hosting": "hosted in {hosting}",
+    "database": "which stores its data in {database}",
+    "version": "on release {version}",
+    "users": "with {users} users",
+    "rto": "with an RTO of {rto}",
+    "cost": "which costs {cost} a year",
+    "go_live": "live since {go_live}",
+    "criticality": "rated {criticality}",
 }
 _FILLERS = [
     "Changes to {name} follow the weekly release train.",
@@ -295,6 +371,39 @@ def _another(rng: random.Random, apps: list[App], *excluded: App) -> App:
     return next((a for a in apps if all(a is not e for e in excluded)), apps[0])
 
 
+def _overlap(a: str, b: str) -> bool:
+    """Whether one text contains the other ("2 hours" is found in "12 hours")."""
+    return a in b or b in a
+
+
+def _mention(rng: random.Random, other: App, app: App, *leads: str) -> str:
+    """A sentence about `other` in the export of `app`, with two of its facts: where it can, one of the
+    attributes `app`'s own export leaves out, so an unanswerable question has a plausible wrong answer nearby.
+    Never a value of `app`'s own (the seed format locates an answer by its text) nor one `other`'s own
+    export leaves out (its unanswerable questions stay unanswerable from every context).
+
+    >>> rng = random.Random(0)
+    >>> a = App("A Billing Hub", "12345", "A Billing", {"team": "Risk Systems", "cost": "EUR 10,000"}, "ABH", "")
+    >>> b = App("A Billing Portal", "12375", "A Billing", {"team": "Risk Systems", "cost": "EUR 20,000"}, "ABP", "")
+    >>> a.missing = ["cost"]
+    >>> _mention(rng, b, a, "Compare {other}")
+    'Compare A Billing Portal (system id 12375), which costs EUR 20,000 a year.'
+    """
+    own = {value.lower() for value in app.facts.values() if value}
+    usable = [
+        a
+        for a in _CLAUSES
+        if a in other.facts and a not in other.missing and not any(_overlap(other.facts[a].lower(), v) for v in own)
+    ]
+    preferred = [a for a in usable if a in app.missing]
+    chosen = rng.sample(preferred, k=1) if preferred and rng.random() < 0.7 else []
+    rest = [a for a in usable if a not in chosen]
+    chosen += rng.sample(rest, k=min(len(rest), 2 - len(chosen)))
+    clauses = [_CLAUSES[a].format(**other.facts) for a in chosen]
+    lead = rng.choice(leads).format(other=f"{other.name} (system id {other.system_id})")
+    return f"{lead}, {' and '.join(clauses)}." if clauses else f"{lead}."
+
+
 def _context(rng: random.Random, app: App, family: list[App], referable: list[App], retired: list[str]) -> None:
     """The export of one application: four paragraphs that mention a dependency, a sibling from its family
     (or another application) and a predecessor, each with facts of the same kinds as its own."""
@@ -303,7 +412,6 @@ def _context(rng: random.Random, app: App, family: list[App], referable: list[Ap
     sibling = rng.choice(siblings) if siblings else _another(rng, referable, app)
     dependency = _another(rng, referable, app, sibling)
     purpose, verb = rng.choice(_PURPOSES)
-    app.missing = rng.sample(_OPTIONAL, k=rng.choice([2, 3, 3, 4, 5]))
     if rng.random() < 0.5 and retired:
         app.old_name = retired.pop()
     facts["predecessor"] = app.old_name or ""
@@ -333,19 +441,15 @@ def _context(rng: random.Random, app: App, family: list[App], referable: list[Ap
             )
         )
     ownership = [say("team"), say("product_owner"), say("contact")]
-    ownership.append(
-        rng.choice(
-            [
-                f"The same team also runs {sibling.name} (system id {sibling.system_id}), hosted in "
-                f"{sibling.facts['hosting']}.",
-                f"Not to be confused with {sibling.name} (system id {sibling.system_id}), which stores its data in "
-                f"{sibling.facts['database']} and has {sibling.facts['users']} users.",
-                f"{sibling.name} (system id {sibling.system_id}) is supported by {sibling.facts['contact']} instead.",
-            ]
-        )
-    )
-    technology = [say("hosting"), say("database"), say("version"), f"{app.name} {verb} {dependency.name}."]
-    operations = [say(a) for a in ("users", "rto", "cost", "go_live", "criticality")]
+    ownership.append(_mention(rng, sibling, app, "The same team also runs {other}", "Not to be confused with {other}"))
+    if len(siblings) > 1:  # a big family: the reader must tell three names apart
+        second = rng.choice([a for a in siblings if a is not sibling])
+        operations_mention = _mention(rng, second, app, "Its sister application is {other}", "Compare {other}")
+    else:
+        operations_mention = ""
+    uses = _mention(rng, dependency, app, f"{app.name} {verb} {{other}}") if rng.random() < 0.5 else ""
+    technology = [say("hosting"), say("database"), say("version"), uses or f"{app.name} {verb} {dependency.name}."]
+    operations = [say(a) for a in ("users", "rto", "cost", "go_live", "criticality")] + [operations_mention]
     for paragraph in (ownership, technology, operations):
         rng.shuffle(paragraph)
     for filler in rng.sample(_FILLERS, k=rng.choice([0, 0, 1])):
@@ -473,6 +577,8 @@ def generate(
         families: dict[str, list[App]] = {}
         for app in referable:
             families.setdefault(app.family, []).append(app)
+        for app in pool:  # first what every export leaves out: a context must not state it of another app
+            app.missing = rng.sample(_OPTIONAL, k=rng.choice([2, 3, 3, 4, 5]))
         for app in pool:
             _context(rng, app, families.get(app.family, []), referable, retired)
     for app in rng.sample(train_apps, k=max(1, apps // 8)):  # some exports carry typographic Unicode
