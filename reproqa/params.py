@@ -183,6 +183,7 @@ class TrainParams(Section):
     dropout: float | None = Field(ge=0, lt=1)  # every dropout rate of the base model; null: the model's own
     seed: int  # set before the QA head is created: the head is random
     eval_steps: int = Field(ge=1)  # validate (EM/F1), log and checkpoint every this many steps
+    sampling: Literal["group_by_length", "random"]  # TrainingArguments.train_sampling_strategy
     early_stopping_patience: int = Field(ge=1)  # evaluations without a better validation F1 before stopping
     max_train_examples: int | None = Field(ge=1)  # null: all; a number: a seeded subset (quick CPU runs)
     allow_unanswerable: bool  # SQuAD v2 post-processing: predict "" when the null score wins

@@ -33,8 +33,9 @@ from reproqa.records import write_json
 COLUMNS = ["id", "question", "context", "answers"]  # what the reader reads of a split
 
 
-class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
-    """Length-grouped batches in an order drawn from (seed, epoch) alone.
+class EpochSeededSampler(LengthGroupedSampler):
+    """The training order, drawn from (seed, epoch) alone: a plain shuffle, or (by_length) batches of windows
+    of similar length, as transformers' LengthGroupedSampler makes them (less padding).
 
     transformers 5 draws the order from the global torch RNG, which DDP processes consume differently: from
     the second epoch on, the processes' shards overlapped and some windows were never trained on (measured
@@ -42,22 +43,25 @@ class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
     a run resumed in a later epoch replays that epoch's order.
     """
 
-    def __init__(self, batch_size: int, dataset, seed: int):
+    def __init__(self, batch_size: int, dataset, seed: int, by_length: bool):
         super().__init__(batch_size, dataset=dataset, model_input_name="input_ids")
-        self.seed, self.epoch = seed, 0
+        self.seed, self.epoch, self.by_length = seed, 0, by_length
 
     def set_epoch(self, epoch: int):
         self.epoch = epoch
 
     def __iter__(self):
         self.generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        if not self.by_length:
+            return iter(torch.randperm(len(self.lengths), generator=self.generator).tolist())
         return super().__iter__()
 
 
 class SpanTrainer(Trainer):
     """The Trainer for span extraction, with three changes that make a run independent of how windows are
     batched, padded and spread over processes (DDP), and of where it was resumed:
-    - training batches are length-grouped in an order drawn from (seed, epoch) (EpochSeededLengthGroupedSampler);
+    - the training order is drawn from (seed, epoch) alone (EpochSeededSampler), shuffled or length-grouped as
+      TrainingArguments.train_sampling_strategy says;
     - the loss is taken over real tokens only. AutoModelForQuestionAnswering's own loss also spreads softmax
       mass over padding positions, so with dynamic padding a window's loss depended on the longest window
       batched with it (measured: 4.885 vs 4.872 for the same 16 windows in one batch or two);
@@ -68,8 +72,11 @@ class SpanTrainer(Trainer):
     def _get_train_sampler(self, train_dataset=None):
         dataset = train_dataset if train_dataset is not None else self.train_dataset
         seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
-        return EpochSeededLengthGroupedSampler(
-            self.args.train_batch_size * self.args.gradient_accumulation_steps, dataset, seed
+        return EpochSeededSampler(
+            self.args.train_batch_size * self.args.gradient_accumulation_steps,
+            dataset,
+            seed,
+            by_length=self.args.train_sampling_strategy == "group_by_length",
         )
 
     def _get_eval_sampler(self, eval_dataset):

@@ -1,7 +1,7 @@
 """Stage train: fine-tune the extractive QA reader (AutoModelForQuestionAnswering + Trainer).
 
 Windows with stride and offset mappings, labels at CLS when the answer is outside a window or there is
-none, dynamic padding and length-grouped batches (reproqa/reader.py). Validation EM/F1 after every
+none, dynamic padding, batches in an order drawn from the seed (reproqa/reader.py). Validation EM/F1 after every
 eval_steps picks the best checkpoint and stops early. The best model is saved with the settings it reads
 with (inference.json), then scored on the test split with the gold context; its predictions and n-best lists
 are written too. A killed run resumes from its last checkpoint in the scratch folder, if the params, data
@@ -57,6 +57,7 @@ training_args = TrainingArguments(
     **training_arguments(params, args.scratch),  # epochs, batch size, lr, seeds, eval_steps, precision
     per_device_eval_batch_size=params.eval_batch_size,
     weight_decay=params.weight_decay,
+    train_sampling_strategy=params.sampling,  # batches' order (reproqa.reader.SpanTrainer), drawn from the seed
     save_strategy="steps",  # a checkpoint at each evaluation: the best is kept, a killed run resumes
     save_steps=params.eval_steps,
     save_total_limit=2,

@@ -110,22 +110,28 @@ def test_prediction_batches_keep_window_order_under_length_grouping(tmp_path, to
     assert lengths == [len(ids) for ids in windows["input_ids"]]
 
 
-def test_training_order_depends_only_on_seed_and_epoch(tokenizer):
+@pytest.mark.parametrize("by_length", [True, False])
+def test_training_order_depends_only_on_seed_and_epoch(tokenizer, by_length):
     """DDP processes and a resumed run must draw the same batches, whatever the global RNG did before."""
     import torch
     from datasets import Dataset
 
-    from reproqa.reader import EpochSeededLengthGroupedSampler
+    from reproqa.reader import EpochSeededSampler
 
     windows = Dataset.from_dict(dict(tokenizer([" ".join(["word"] * (n % 17 + 1)) for n in range(40)])))
-    sampler = EpochSeededLengthGroupedSampler(4, windows, seed=7)
+    sampler = EpochSeededSampler(4, windows, seed=7, by_length=by_length)
     first = list(sampler)
     torch.manual_seed(123), torch.rand(10)  # another process, or a resumed one, with other RNG state
-    assert list(EpochSeededLengthGroupedSampler(4, windows, seed=7)) == first == list(sampler)
+    assert list(EpochSeededSampler(4, windows, seed=7, by_length=by_length)) == first == list(sampler)
     sampler.set_epoch(1)
     assert list(sampler) != first and sorted(sampler) == sorted(first) == list(range(40))
     lengths = [len(windows[i]["input_ids"]) for i in first]
-    assert lengths[0] == max(lengths)  # length-grouped: the longest batch comes first
+    # transformers' "megabatches" here are 2 batches of 4 (40 windows), each sorted longest first
+    megabatches = [lengths[i : i + 8] for i in range(0, 40, 8)]
+    sorted_ones = sum(megabatch == sorted(megabatch, reverse=True) for megabatch in megabatches)
+    assert sorted_ones == (5 if by_length else 0)  # length-grouped, or shuffled
+    if by_length:
+        assert lengths[0] == max(lengths)  # the longest batch comes first
 
 
 def test_a_windows_loss_does_not_depend_on_the_padding_of_its_batch(tmp_path, tokenizer):
