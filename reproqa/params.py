@@ -187,7 +187,9 @@ class TrainParams(Section):
     early_stopping_patience: int = Field(ge=1)  # evaluations without a better validation F1 before stopping
     max_train_examples: int | None = Field(ge=1)  # null: all; a number: a seeded subset (quick CPU runs)
     allow_unanswerable: bool  # SQuAD v2 post-processing: predict "" when the null score wins
-    null_score_diff_threshold: float
+    # "" when the null score beats the best span by more than this; "validation": the threshold that maximises
+    # validation F1, chosen by stage train and saved with the model (the official SQuAD v2 evaluation's best_f1_thresh)
+    null_score_diff_threshold: float | Literal["validation"]
     n_best: int = Field(ge=1, le=100)
     max_answer_length: int = Field(ge=1, le=512)  # tokens
     eval_batch_size: int = Field(ge=1, le=65536)  # windows per batch when validating and predicting

@@ -9,11 +9,12 @@ Features: question + context windows of max_seq_length tokens overlapping by doc
 mappings; a window that does not hold the whole answer (or an unanswerable question) is labelled at CLS.
 Post-processing: the n-best (start, end) pairs over all windows of an example, skipping spans outside the
 context, reversed or longer than max_answer_length; with unanswerable questions allowed, the answer is ""
-when the best null score (CLS) beats the best span by more than the threshold (SQuAD v2).
+when the best null score (CLS) beats the best span by more than the threshold (SQuAD v2). Stage train chooses
+that threshold on the validation split (best_null_threshold), as the official SQuAD v2 evaluation does.
 """
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import cache, partial
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from transformers import AutoModelForQuestionAnswering, AutoTokenizer, Trainer
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from reproqa.errors import UserError
+from reproqa.evaluate_modules.qa_scores.qa_scores import best_f1
 from reproqa.models import device, forget_how_loaded
 from reproqa.records import write_json
 
@@ -124,8 +126,12 @@ class ReaderSettings:
 
     @classmethod
     def of(cls, params) -> "ReaderSettings":
-        """The settings in the train params (reproqa.params.TrainParams)."""
-        return cls(**{name: getattr(params, name) for name in cls.__dataclass_fields__})
+        """The settings in the train params (reproqa.params.TrainParams); a null threshold to be chosen on
+        "validation" starts at 0, the SQuAD v2 default, until ReaderTrainer chooses it."""
+        settings = {name: getattr(params, name) for name in cls.__dataclass_fields__}
+        if settings["null_score_diff_threshold"] == "validation":
+            settings["null_score_diff_threshold"] = 0.0
+        return cls(**settings)
 
     def save(self, folder: Path) -> None:
         write_json(Path(folder) / SETTINGS, asdict(self))
@@ -258,6 +264,44 @@ def qa_scores(predictions: list[str], references: list[list[str]], digits: int |
     return {name: round(value, digits) if isinstance(value, float) else value for name, value in metrics.items()}
 
 
+def best_null_threshold(examples: list[dict], nbest: dict[str, list[dict]]) -> float:
+    """The null threshold that maximises F1 over `examples` (rows with id and answers), from their n-best lists
+    (postprocess with unanswerable questions allowed: the spans best first, then the null score). As the
+    official SQuAD v2 evaluation's best_f1_thresh: sort the questions by null score - best span score and
+    answer the first n with their span, for the n that scores best. The threshold lies halfway between the
+    last question answered and the next, so a question scored near either falls the same way.
+
+    >>> rows = [{"id": "a", "answers": [{"text": "payments"}]}, {"id": "b", "answers": []}]
+    >>> nbest = {"a": [{"text": "payments", "score": 4.0}, {"text": "", "score": 5.0}],
+    ...          "b": [{"text": "atlas", "score": 2.0}, {"text": "", "score": 5.0}]}
+    >>> best_null_threshold(rows, nbest)  # answer a (null - span = 1), not b (3)
+    2.0
+    """
+    total, flips = 0.0, []  # F1 summed with "" wherever the threshold decides; (null - span, F1 gained by the span)
+    for example in examples:
+        gold = [answer["text"] for answer in example["answers"]]
+        *spans, null = nbest[example["id"]]
+        if not spans or null["score"] is None:  # no span fits, or no window: the threshold does not decide
+            total += best_f1(gold, spans[0]["text"] if spans else "")
+            continue
+        total += best_f1(gold, "")
+        flips.append((null["score"] - spans[0]["score"], best_f1(gold, spans[0]["text"]) - best_f1(gold, "")))
+    if not flips:
+        return 0.0
+    flips.sort(key=lambda flip: flip[0])
+    diffs = [diff for diff, _ in flips]
+    best, answered = total, 0  # answer the first `answered` questions
+    for n, (_, gain) in enumerate(flips, start=1):
+        total += gain
+        if total > best and (n == len(diffs) or diffs[n] > diffs[n - 1]):  # equal scores fall the same way
+            best, answered = total, n
+    if answered == 0:
+        return diffs[0] - 1.0
+    if answered == len(diffs):
+        return diffs[-1] + 1.0
+    return (diffs[answered - 1] + diffs[answered]) / 2
+
+
 def scores(examples: list[dict], predictions: dict[str, str], digits: int | None = None) -> dict:
     """qa_scores of the predictions for `examples` (rows with id and answers)."""
     answers = [[a["text"] for a in e["answers"]] for e in examples]
@@ -297,21 +341,31 @@ class EvalSet:
 class ReaderTrainer(SpanTrainer):
     """SpanTrainer whose evaluation is EM/F1 on an EvalSet. They need every window of an example
     post-processed together, which the Trainer's compute_metrics cannot do; the reference run_qa.py
-    overrides evaluate() the same way. `eval_set` is what the Trainer validates on during training."""
+    overrides evaluate() the same way. `eval_set` is what the Trainer validates on during training.
 
-    def __init__(self, *args, eval_set: EvalSet, settings: ReaderSettings, **kwargs):
+    With choose_null_threshold, every evaluation first chooses the null threshold on `eval_set` for the model
+    as it is (best_null_threshold), so checkpoints are compared as each would be used; `settings` holds the
+    latest choice."""
+
+    def __init__(self, *args, eval_set: EvalSet, settings: ReaderSettings, choose_null_threshold: bool, **kwargs):
         super().__init__(*args, eval_dataset=eval_set.inputs, **kwargs)
-        self.eval_set, self.settings = eval_set, settings
+        self.eval_set, self.settings, self.choose_null_threshold = eval_set, settings, choose_null_threshold
 
-    def answer(self, eval_set: EvalSet) -> tuple[dict[str, str], dict[str, list[dict]]]:
-        """(prediction, n-best list) per example id of `eval_set`."""
+    def answer(self, eval_set: EvalSet, choose_null_threshold=False) -> tuple[dict[str, str], dict[str, list[dict]]]:
+        """(prediction, n-best list) per example id of `eval_set`, after choosing the null threshold on it if
+        asked (the validation split only)."""
         start_logits, end_logits = self.predict(eval_set.inputs).predictions  # every DDP process takes part
-        return postprocess(eval_set.examples, eval_set.features, start_logits, end_logits, self.settings)
+        read = partial(postprocess, eval_set.examples, eval_set.features, start_logits, end_logits)
+        if choose_null_threshold:
+            threshold = best_null_threshold(eval_set.examples, read(self.settings)[1])
+            self.settings = replace(self.settings, null_score_diff_threshold=threshold)
+        return read(self.settings)
 
     def evaluate(self, eval_dataset: EvalSet | None = None, ignore_keys=None, metric_key_prefix="eval"):
         eval_set = eval_dataset if eval_dataset is not None else self.eval_set
-        predictions = self.answer(eval_set)[0]
-        metrics = {f"{metric_key_prefix}_{k}": v for k, v in scores(eval_set.examples, predictions).items()}
+        predictions = self.answer(eval_set, self.choose_null_threshold)[0]
+        metrics = scores(eval_set.examples, predictions) | {"null_threshold": self.settings.null_score_diff_threshold}
+        metrics = {f"{metric_key_prefix}_{k}": v for k, v in metrics.items()}
         self.log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics

@@ -2,9 +2,11 @@
 
 Windows with stride and offset mappings, labels at CLS when the answer is outside a window or there is
 none, dynamic padding, batches in an order drawn from the seed (reproqa/reader.py). Validation EM/F1 after every
-eval_steps picks the best checkpoint and stops early. The best model is saved with the settings it reads
-with (inference.json), then scored on the test split with the gold context; its predictions and n-best lists
-are written too. A killed run resumes from its last checkpoint in the scratch folder, if the params, data
+eval_steps picks the best checkpoint and stops early; each validation first chooses the null threshold
+("no answer" when the null score beats the best span by more) that maximises its F1, unless the params fix it.
+The best model is saved with the settings it reads with (inference.json, the threshold chosen for it
+included), then scored on the test split with the gold context; its predictions and n-best lists are
+written too. A killed run resumes from its last checkpoint in the scratch folder, if the params, data
 and code are the same.
 """
 
@@ -52,7 +54,10 @@ if params.lora.enabled:
 train_windows = training_windows(args.train, tokenizer, settings, params.seed, params.max_train_examples)
 validation = EvalSet.of(args.validation, tokenizer, settings)
 
-# 3. Train, validating every eval_steps; the best checkpoint by validation F1 is kept
+# SQuAD v1.1 data (allow_unanswerable: false) never answers "", so it has no threshold to choose
+choose_null_threshold = params.allow_unanswerable and params.null_score_diff_threshold == "validation"
+
+# 3. Train, validating every eval_steps; the best checkpoint by validation F1 (at its own null threshold) is kept
 training_args = TrainingArguments(
     **training_arguments(params, args.scratch),  # epochs, batch size, lr, seeds, eval_steps, precision
     per_device_eval_batch_size=params.eval_batch_size,
@@ -75,6 +80,7 @@ trainer = ReaderTrainer(
     train_dataset=train_windows,
     eval_set=validation,
     settings=settings,
+    choose_null_threshold=choose_null_threshold,
     data_collator=DataCollatorWithPadding(tokenizer),
     processing_class=tokenizer,
     callbacks=[
@@ -84,7 +90,10 @@ trainer = ReaderTrainer(
 )
 trainer.train(resume_from_checkpoint=checkpoint)
 
-# 4. Score the best model on the test split (gold context); save it with its settings
+# 4. The best model's null threshold, chosen on validation; then its score on the test split (gold context)
+if trainer.choose_null_threshold:
+    trainer.answer(validation, choose_null_threshold=True)  # every process takes part (DDP)
+settings = trainer.settings
 test = EvalSet.of(args.test, tokenizer, settings)
 predictions, nbest = trainer.answer(test)  # every process takes part (DDP)
 if not trainer.is_world_process_zero():
@@ -95,6 +104,10 @@ save_reader(best, tokenizer, settings, args.model_out)
 write_json(args.predictions / "predictions.json", predictions, indent=1)
 write_json(args.predictions / "nbest.json", nbest, indent=1)
 test_scores = scores(test.examples, predictions, digits=DIGITS)
+test_scores["null_threshold"] = round(settings.null_score_diff_threshold, DIGITS)
 write_json(args.metrics, test_scores)
 print(f"train: best checkpoint {trainer.state.best_model_checkpoint}")
-print(f"train: test EM {test_scores['exact']:.1f} F1 {test_scores['f1']:.1f} over {test_scores['total']} questions")
+print(
+    f"train: test EM {test_scores['exact']:.1f} F1 {test_scores['f1']:.1f} over {test_scores['total']} questions "
+    f"(null threshold {settings.null_score_diff_threshold:.2f})"
+)

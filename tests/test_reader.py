@@ -85,6 +85,36 @@ def test_scores_follow_the_official_squad_rules():
     assert 0 < result["bleu"] <= 100 and 0 < result["rougeL"] <= 100
 
 
+def f1_at(examples, nbest, threshold):
+    """F1 by postprocess's rule, "" when null - best span > threshold: the reference for best_null_threshold."""
+    predictions = [
+        "" if len(n) == 1 or n[-1]["score"] - n[0]["score"] > threshold else n[0]["text"]
+        for n in (nbest[e["id"]] for e in examples)
+    ]
+    return qa_scores(predictions, [[a["text"] for a in e["answers"]] for e in examples])["f1"]
+
+
+def test_the_null_threshold_chosen_is_the_best_of_every_threshold():
+    """best_null_threshold against a brute force: F1 at every threshold between two questions' scores."""
+    from reproqa.reader import best_null_threshold
+
+    rng = np.random.default_rng(0)
+    texts = ["payments platform", "anna keller", "aws eu-west-1", "postgresql 15"]
+    for trial in range(30):
+        examples, nbest = [], {}
+        for i in range(int(rng.integers(1, 12))):
+            gold = [] if rng.random() < 0.4 else [{"text": str(rng.choice(texts))}]
+            span, null = float(rng.normal()), float(rng.choice([0.0, 0.5, rng.normal()]))  # ties too
+            examples.append({"id": str(i), "answers": gold})
+            nbest[str(i)] = [{"text": str(rng.choice(texts)), "score": span}, {"text": "", "score": null}]
+            if rng.random() < 0.1:
+                nbest[str(i)] = [{"text": "", "score": null}]  # no span fits: always ""
+        diffs = sorted(n[-1]["score"] - n[0]["score"] for n in nbest.values() if len(n) == 2)
+        candidates = [d - 1 for d in diffs[:1]] + [(a + b) / 2 for a, b in zip(diffs, diffs[1:])] + diffs[-1:]
+        best = max(f1_at(examples, nbest, t) for t in candidates or [0.0])
+        assert f1_at(examples, nbest, best_null_threshold(examples, nbest)) == pytest.approx(best), trial
+
+
 def test_prediction_batches_keep_window_order_under_length_grouping(tmp_path, tokenizer):
     """transformers 5 length-groups evaluation too; reordered logits gave ~5% EM on the sample."""
     from datasets import Dataset

@@ -42,7 +42,18 @@ def test_the_model_folder_holds_the_settings_it_reads_with(pipeline):
     root, _, _ = pipeline
     params = yaml.safe_load((root / "params.yaml").read_text())["train"]
     settings = ReaderSettings.load(root / "models/reader")
+    chosen = settings.null_score_diff_threshold  # params say "validation": stage train chose it
+    assert params["null_score_diff_threshold"] == "validation" and isinstance(chosen, float)
+    params["null_score_diff_threshold"] = chosen
     assert settings == ReaderSettings(**{name: params[name] for name in ReaderSettings.__dataclass_fields__})
+    # the test predictions were made at that threshold, and the scores say which it was
+    assert json.loads((root / "metrics/train/test.json").read_text())["null_threshold"] == round(chosen, 4)
+    nbest = json.loads((root / "results/train/nbest.json").read_text())
+    predictions = json.loads((root / "results/train/predictions.json").read_text())
+    for example_id, (*spans, null) in nbest.items():
+        assert predictions[example_id] == (
+            "" if not spans or null["score"] - spans[0]["score"] > chosen else spans[0]["text"]
+        )
 
 
 def test_reader_curves_are_logged(pipeline):

@@ -40,6 +40,16 @@ def f1_score(gold: str, prediction: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+def gold_texts(gold: list[str]) -> list[str]:
+    """The gold answers that count: [""] for an unanswerable question (no gold answer left after normalising)."""
+    return [g for g in gold if normalize_answer(g)] or [""]
+
+
+def best_f1(gold: list[str], prediction: str) -> float:
+    """F1 of one prediction against the best of its gold answers (gold_texts)."""
+    return max(f1_score(g, prediction) for g in gold_texts(gold))
+
+
 class QaScores(evaluate.Metric):
     def _info(self):
         return evaluate.MetricInfo(
@@ -60,9 +70,9 @@ class QaScores(evaluate.Metric):
         rouge = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
         rouge_l = []
         for prediction, gold in zip(predictions, references):
-            gold = [g for g in gold if normalize_answer(g)] or [""]
+            gold = gold_texts(gold)
             exact = max(exact_match(g, prediction) for g in gold)
-            f1 = max(f1_score(g, prediction) for g in gold)
+            f1 = best_f1(gold, prediction)
             group = "HasAns" if gold != [""] else "NoAns"
             for name, value in (("exact", exact), ("f1", f1), (f"{group}_exact", exact), (f"{group}_f1", f1)):
                 scores[name].append(value)
