@@ -238,11 +238,30 @@ def postprocess(
                         }
                     )
         candidates = sorted(candidates, key=lambda c: -c["score"])[:n_best]
-        best = candidates[0] if candidates else {"text": "", "score": float("-inf")}
-        null_wins = null_score is not None and null_score - best["score"] > settings.null_score_diff_threshold
-        predictions[example["id"]] = "" if settings.allow_unanswerable and null_wins else best["text"]
-        nbest[example["id"]] = candidates + ([{"text": "", "score": null_score}] if settings.allow_unanswerable else [])
+        if settings.allow_unanswerable:
+            nbest[example["id"]] = candidates + [{"text": "", "score": null_score}]
+            predictions[example["id"]] = prediction_at(nbest[example["id"]], settings.null_score_diff_threshold)
+        else:
+            nbest[example["id"]] = candidates
+            predictions[example["id"]] = candidates[0]["text"] if candidates else ""
     return predictions, nbest
+
+
+def prediction_at(listed: list[dict], threshold: float) -> str:
+    """The answer at a null threshold from an n-best list of postprocess with unanswerable questions allowed
+    (the spans best first, then the null score): "" when the null score beats the best span by more than the
+    threshold, or when no span fits; the best span when no window gave a null score.
+
+    >>> listed = [{"text": "payments", "score": 4.0}, {"text": "", "score": 5.0}]
+    >>> prediction_at(listed, 0.0), prediction_at(listed, 1.5)
+    ('', 'payments')
+    """
+    *spans, null = listed
+    if not spans:
+        return ""
+    if null["score"] is None:
+        return spans[0]["text"]
+    return "" if null["score"] - spans[0]["score"] > threshold else spans[0]["text"]
 
 
 @cache

@@ -6,7 +6,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from reproqa.models import resolve_model
-from reproqa.reader import ReaderSettings, eval_features, postprocess, qa_scores, train_features
+from reproqa.reader import ReaderSettings, eval_features, postprocess, prediction_at, qa_scores, train_features
 
 CONTEXT = (
     "atlas billing hub is registered under system id 48213. it is owned by the payments platform team. "
@@ -86,11 +86,8 @@ def test_scores_follow_the_official_squad_rules():
 
 
 def f1_at(examples, nbest, threshold):
-    """F1 by postprocess's rule, "" when null - best span > threshold: the reference for best_null_threshold."""
-    predictions = [
-        "" if len(n) == 1 or n[-1]["score"] - n[0]["score"] > threshold else n[0]["text"]
-        for n in (nbest[e["id"]] for e in examples)
-    ]
+    """F1 of the answers at a threshold (postprocess's rule): the reference for best_null_threshold."""
+    predictions = [prediction_at(nbest[e["id"]], threshold) for e in examples]
     return qa_scores(predictions, [[a["text"] for a in e["answers"]] for e in examples])["f1"]
 
 
