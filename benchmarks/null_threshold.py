@@ -40,14 +40,13 @@ commit_of = {ref.rsplit("/", 1)[-1]: sha for ref, sha in (line.split() for line 
 runs = {"workspace": None} | {name: commit_of[name] for name in args.experiments}
 test = pq.read_table(args.project / "data/processed/test.parquet", columns=["id", "answers"]).to_pylist()
 
-print("| run | threshold chosen | F1 at 0 | F1 at chosen | F1 at test's best | NoAns F1 at 0 / chosen |")
-print("| --- | ---: | ---: | ---: | ---: | --- |")
-
 
 def read(path: str, rev: str | None):
     return json.loads(dvc.api.read(path, repo=str(args.project), rev=rev))
 
 
+print("| run | threshold chosen | F1 at 0 | F1 at chosen | F1 at test's best | NoAns F1 at 0 / chosen |")
+print("| --- | ---: | ---: | ---: | ---: | --- |")
 gains = []
 for name, rev in runs.items():
     nbest = read("results/train/nbest.json", rev)

@@ -14,7 +14,7 @@ from transformers import AutoModelForQuestionAnswering
 
 from conftest import run, stage_env
 from reproqa.checkpoints import last_complete_checkpoint
-from reproqa.reader import ReaderSettings, qa_scores
+from reproqa.reader import ReaderSettings, prediction_at, qa_scores
 
 
 def test_reader_writes_model_predictions_and_scores(pipeline):
@@ -50,10 +50,7 @@ def test_the_model_folder_holds_the_settings_it_reads_with(pipeline):
     assert json.loads((root / "metrics/train/test.json").read_text())["null_threshold"] == round(chosen, 4)
     nbest = json.loads((root / "results/train/nbest.json").read_text())
     predictions = json.loads((root / "results/train/predictions.json").read_text())
-    for example_id, (*spans, null) in nbest.items():
-        assert predictions[example_id] == (
-            "" if not spans or null["score"] - spans[0]["score"] > chosen else spans[0]["text"]
-        )
+    assert predictions == {example_id: prediction_at(listed, chosen) for example_id, listed in nbest.items()}
 
 
 def test_reader_curves_are_logged(pipeline):
