@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from reproqa.answering import Answerer
 from reproqa.index import Index, load_encoder
+from reproqa.models import resolve_precision
 from reproqa.params import load_params
 
 REPO = Path(__file__).resolve().parent.parent
@@ -52,7 +53,7 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=200)
     parser.add_argument("--reader", type=Path, help="another reader (default: the project's models/reader)")
     parser.add_argument("--top-k", type=int, help="default: evaluate.top_k")
-    parser.add_argument("--precision", choices=("float32", "bfloat16"), help="default: evaluate.precision")
+    parser.add_argument("--precision", choices=("auto", "float32", "bfloat16"), help="default: evaluate.precision")
     args = parser.parse_args()
     params = args.project / "params.yaml"
     evaluate = load_params("evaluate", params)
@@ -85,7 +86,7 @@ def main() -> None:
     ms = np.array(total) * 1000
     print(
         f"{len(answerer.index.contexts)} contexts, {len(questions)} questions, {evaluate.retriever} top {top_k}, "
-        f"{evaluate.precision}: "
+        f"{evaluate.precision} ({resolve_precision(evaluate.precision)}): "
         f"p50 {np.percentile(ms, 50):.1f} ms, p95 {np.percentile(ms, 95):.1f} ms, mean {ms.mean():.1f} ms "
         f"(retrieval alone: p50 {np.percentile(np.array(retrieval) * 1000, 50):.1f} ms)"
     )

@@ -27,6 +27,7 @@ import numpy as np
 
 from reproqa.errors import UserError
 from reproqa.index import Index, load_encoder, scale
+from reproqa.models import resolve_precision
 from reproqa.params import EvaluateParams
 from reproqa.reader import Reader
 from reproqa.records import DIGITS
@@ -55,15 +56,14 @@ class Answerer:
 
     @classmethod
     def load(cls, index: Path, retriever: Path, reader: Path, params: EvaluateParams) -> "Answerer":
-        """The index and models that `dvc repro` built (or `dvc pull` fetched), in params.precision (the
-        index keeps float32 context embeddings either way)."""
+        """The index and models that `dvc repro` built (or `dvc pull` fetched), in params.precision as this
+        machine resolves it (the index keeps float32 context embeddings either way)."""
         for path in (index, retriever, reader):
             if not path.exists():
                 raise UserError(f"{path}: not found; run `dvc repro` (or `dvc pull`) first")
-        encoder = load_encoder(retriever, params.precision) if params.retriever != "bm25" else None
-        return cls(
-            Index.load(index, encoder, params.batch_size), Reader(reader, params.precision, params.batch_size), params
-        )
+        precision = resolve_precision(params.precision)
+        encoder = load_encoder(retriever, precision) if params.retriever != "bm25" else None
+        return cls(Index.load(index, encoder, params.batch_size), Reader(reader, precision, params.batch_size), params)
 
     def answer(self, questions: list[str], top_k: int | None = None) -> list[Answer]:
         ids, scores = self.index.search(questions, top_k or self.params.top_k, self.params.retriever)

@@ -69,36 +69,50 @@ def training_arguments(params, scratch: Path) -> dict:
     )
 
 
-CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of x86 CPUs that compute in bf16 natively
+def cpu_prefers_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether this CPU computes faster in bfloat16 than in float32, from its vendor and the flags `lscpu` lists
+    (BENCHMARKS.md, "Precision per CPU"; a reader training step, 8 windows of 256 tokens, 2 cores):
+    - `amx_bf16` (Intel Sapphire Rapids and later): matrix units made for bf16 (not measured here);
+    - `avx512_bf16` on an AMD CPU (Zen 4 and later): bf16 about 1.8x faster (an EPYC);
+    - `avx512_bf16` on an Intel CPU without AMX (Cooper Lake, or a VM that hides AMX): bf16 1.45x slower in
+      training and 1.7x slower answering (a Xeon of family 6 model 207), so fp32;
+    - no such flag, or no /proc/cpuinfo (macOS, Windows): bf16 is emulated, 6x slower answering (issue 15).
 
-
-def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
-    """Whether this CPU computes in bfloat16 natively (the flags `lscpu` lists). Elsewhere (no such flag, or
-    no /proc/cpuinfo: macOS, Windows) bf16 is emulated: on a 2-core EPYC without avx512_bf16, the reader answered
-    6x slower in bf16 than in fp32 (issue 15)."""
+    >>> cpu_prefers_bf16(Path("/nonexistent"))
+    False
+    """
     try:
-        flags = next((line for line in cpuinfo.read_text().splitlines() if line.startswith("flags")), "").split()
+        first_processor = cpuinfo.read_text().split("\n\n")[0]
     except OSError:
         return False
-    return any(flag in flags for flag in CPU_BF16_FLAGS)
+    fields = dict(map(str.strip, line.partition(":")[::2]) for line in first_processor.splitlines())
+    flags = fields.get("flags", "").split()
+    return "amx_bf16" in flags or ("avx512_bf16" in flags and fields.get("vendor_id") == "AuthenticAMD")
+
+
+def resolve_precision(precision: str) -> str:
+    """The dtype name a params precision means on this machine. auto: bf16 on GPUs that have it, fp16 on older
+    GPUs; on the CPU bf16 where it is faster than fp32 (cpu_prefers_bf16), fp32 elsewhere. So one params.yaml
+    runs fast on every machine; models trained or answers read on two kinds of CPU differ within seed noise.
+
+    >>> resolve_precision("float32"), resolve_precision("bfloat16")
+    ('float32', 'bfloat16')
+    """
+    if precision != "auto":
+        return precision
+    if torch.cuda.is_available():
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+    return "bfloat16" if cpu_prefers_bf16() else "float32"
 
 
 def training_flags(precision: str) -> dict[str, bool]:
-    """TrainingArguments flags for the params' training precision on this machine.
-
-    auto: bf16 on GPUs that have it, fp16 on older GPUs; on the CPU, bf16 where the CPU has it natively (about
-    1.8x faster than fp32 on a 2-core EPYC with avx512_bf16; BENCHMARKS.md), fp32 elsewhere. So one params.yaml
-    trains fast on every machine, and models trained on the two kinds of CPU differ within seed noise. Without a
-    GPU, use_cpu=True as well: only then do `torchrun`/`accelerate launch` processes train data-parallel on the
+    """TrainingArguments flags for the params' training precision on this machine (resolve_precision). Without
+    a GPU, use_cpu=True as well: only then do `torchrun`/`accelerate launch` processes train data-parallel on the
     CPU (gloo); otherwise each would train a model of its own.
 
     >>> training_flags("float32")["bf16"], training_flags("bfloat16")["bf16"]
     (False, True)
     """
-    gpu = torch.cuda.is_available()
-    if precision == "auto" and gpu:
-        precision = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
-    elif precision == "auto":
-        precision = "bfloat16" if cpu_has_native_bf16() else "float32"
+    precision = resolve_precision(precision)
     flags = {"bf16": precision == "bfloat16", "fp16": precision == "float16"}
-    return flags if gpu else flags | {"use_cpu": not torch.backends.mps.is_available()}
+    return flags if torch.cuda.is_available() else flags | {"use_cpu": not torch.backends.mps.is_available()}

@@ -232,7 +232,7 @@ class EvaluateParams(Section):
     recall_at: list[int] = Field(min_length=1)  # Recall@k is reported and plotted for these k
     ndcg_at: int = Field(ge=1, le=10000)  # NDCG@k of the gold context, in the headline metrics
     batch_size: int = Field(ge=1)  # questions encoded, and windows read, per batch
-    precision: Literal["float32", "bfloat16"]  # of the question encoder and the reader at answer time
+    precision: Literal["auto", "float32", "bfloat16"]  # of the question encoder and the reader at answer time
 
 
 SECTIONS: dict[str, type[Section]] = {

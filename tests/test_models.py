@@ -5,7 +5,7 @@ import torch
 from transformers import AutoModelForQuestionAnswering
 
 from reproqa import models
-from reproqa.models import cpu_has_native_bf16, dropout_config, resolve_model, training_flags
+from reproqa.models import cpu_prefers_bf16, dropout_config, resolve_model, resolve_precision, training_flags
 
 
 def test_bundled_short_name_resolves_to_the_installed_package():
@@ -37,7 +37,7 @@ def test_the_dropout_param_sets_every_dropout_rate_of_the_base_model(tiny_model)
     ("gpu", "bf16_gpu", "bf16_cpu", "precision", "expected"),
     [
         (False, False, False, "auto", {"bf16": False, "fp16": False, "use_cpu": True}),  # fp32, data-parallel on gloo
-        (False, False, True, "auto", {"bf16": True, "fp16": False, "use_cpu": True}),  # a CPU with avx512_bf16
+        (False, False, True, "auto", {"bf16": True, "fp16": False, "use_cpu": True}),  # a CPU where bf16 is faster
         (False, False, True, "float32", {"bf16": False, "fp16": False, "use_cpu": True}),
         (False, False, False, "bfloat16", {"bf16": True, "fp16": False, "use_cpu": True}),
         (True, True, False, "auto", {"bf16": True, "fp16": False}),
@@ -48,24 +48,28 @@ def test_the_dropout_param_sets_every_dropout_rate_of_the_base_model(tiny_model)
 def test_training_precision_follows_the_param_and_the_machine(
     monkeypatch, gpu, bf16_gpu, bf16_cpu, precision, expected
 ):
-    monkeypatch.setattr(models, "cpu_has_native_bf16", lambda: bf16_cpu)
+    monkeypatch.setattr(models, "cpu_prefers_bf16", lambda: bf16_cpu)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: gpu)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: bf16_gpu)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     assert training_flags(precision) == expected
+    if not gpu:  # stage evaluate and `reproqa ask` resolve evaluate.precision the same way
+        assert resolve_precision(precision) == ("bfloat16" if expected["bf16"] else "float32")
 
 
 @pytest.mark.parametrize(
-    ("flags", "native"),
+    ("vendor", "flags", "bf16"),
     [
-        ("fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni", True),  # AMD Zen 4, Intel Cooper Lake
-        ("fpu sse2 avx2 avx512f amx_bf16 amx_tile", True),  # Intel Sapphire Rapids
-        ("fpu sse2 avx2 avx512f avx512_vnni", False),  # AVX-512 without bf16: emulated, slower than fp32
-        ("fpu sse2 avx2", False),
+        ("AuthenticAMD", "fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni", True),  # AMD Zen 4: bf16 1.8x faster
+        ("GenuineIntel", "fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni", False),  # no AMX: bf16 1.45x slower
+        ("GenuineIntel", "fpu sse2 avx2 avx512f avx512_bf16 amx_bf16 amx_tile", True),  # Sapphire Rapids
+        ("AuthenticAMD", "fpu sse2 avx2 avx512f avx512_vnni", False),  # AVX-512 without bf16: emulated, 6x slower
+        ("GenuineIntel", "fpu sse2 avx2", False),
     ],
 )
-def test_native_bf16_is_read_from_the_cpu_flags(tmp_path, flags, native):
+def test_auto_precision_picks_bf16_only_where_the_cpu_runs_it_faster(tmp_path, vendor, flags, bf16):
+    block = f"processor\t: {{}}\nvendor_id\t: {vendor}\nmodel name\t: some CPU\nflags\t\t: {flags}\n"
     cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: some CPU\nflags\t\t: {flags}\n")
-    assert cpu_has_native_bf16(cpuinfo) is native
-    assert cpu_has_native_bf16(tmp_path / "missing") is False  # macOS, Windows: no /proc/cpuinfo
+    cpuinfo.write_text(block.format(0) + "\n" + block.format(1))
+    assert cpu_prefers_bf16(cpuinfo) is bf16
+    assert cpu_prefers_bf16(tmp_path / "missing") is False  # macOS, Windows: no /proc/cpuinfo
