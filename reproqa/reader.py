@@ -299,9 +299,9 @@ def best_null_threshold(examples: list[dict], nbest: dict[str, list[dict]]) -> f
     total, flips = 0.0, []  # F1 summed with "" wherever the threshold decides; (null - span, F1 gained by the span)
     for example in examples:
         gold = [answer["text"] for answer in example["answers"]]
-        *spans, null = nbest[example["id"]]
+        *spans, null = listed = nbest[example["id"]]
         if not spans or null["score"] is None:  # no span fits, or no window: the threshold does not decide
-            total += best_f1(gold, spans[0]["text"] if spans else "")
+            total += best_f1(gold, prediction_at(listed, 0.0))
             continue
         total += best_f1(gold, "")
         flips.append((null["score"] - spans[0]["score"], best_f1(gold, spans[0]["text"]) - best_f1(gold, "")))

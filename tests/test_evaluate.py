@@ -5,10 +5,12 @@ import subprocess
 
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
 import torch
 import yaml
 
 from conftest import BIN, run, stage_env
+from reproqa import models
 from reproqa.answering import Answerer
 from reproqa.breakdown import bootstrap_interval
 from reproqa.index import ranking_metrics
@@ -75,6 +77,17 @@ def test_in_float32_the_reader_on_gold_contexts_scores_what_stage_train_measured
     assert answerer.reader.model.dtype == torch.float32
     fast = answerer_of(root, precision="bfloat16")
     assert fast.reader.model.dtype == torch.bfloat16 and fast.index.encoder[0].auto_model.dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("bf16_cpu", [False, True])
+def test_auto_precision_answers_in_what_this_cpu_runs_faster(pipeline, monkeypatch, bf16_cpu):
+    """evaluate.precision auto (the default): the reader and the question encoder in bf16 only on a CPU where
+    bf16 is faster (reproqa.models.cpu_prefers_bf16, mocked here), in fp32 elsewhere."""
+    monkeypatch.setattr(models, "cpu_prefers_bf16", lambda: bf16_cpu)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    answerer = answerer_of(pipeline[0], precision="auto")
+    dtype = torch.bfloat16 if bf16_cpu else torch.float32
+    assert answerer.reader.model.dtype == dtype == answerer.index.encoder[0].auto_model.dtype
 
 
 def test_every_test_question_has_a_readable_prediction_row(pipeline):
