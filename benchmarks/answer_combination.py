@@ -1,7 +1,8 @@
-"""How stage evaluate should combine retrieval and reading: integrated EM/F1 on the test split for several
-numbers of contexts read (k) and retrieval weights, with and without "no answer" as a candidate.
+"""How stage evaluate should combine retrieval and reading: integrated EM/F1 on a split (validation, where
+settings are chosen; test only to report) for several numbers of contexts read (k) and retrieval weights,
+with and without "no answer" as a candidate.
 
-    python benchmarks/answer_combination.py [--project .] [--k 1 3 5] [--weights 0 1 2 5 10 20]
+    python benchmarks/answer_combination.py [--project .] [--split validation] [--k 1 3 5] [--weights 0 1 2 5 10 20]
 
 Each question's top contexts are retrieved and read once (reproqa.answering.Answerer); each setting then
 runs Answerer.combine, the choice `reproqa ask` makes, on those readings. "spans only" drops the null
@@ -22,20 +23,21 @@ REPO = Path(__file__).resolve().parent.parent
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--project", type=Path, default=REPO)
+parser.add_argument("--split", choices=["validation", "test"], default="validation")
 parser.add_argument("--k", type=int, nargs="+", default=[1, 3, 5])
 parser.add_argument("--weights", type=float, nargs="+", default=[0, 1, 2, 5, 10, 20])
 args = parser.parse_args()
 evaluate = load_params("evaluate", args.project / "params.yaml")
 models = args.project / "models"
 answerer = Answerer.load(models / "index", models / "retriever", models / "reader", evaluate)
-test = list(read_rows(args.project / "data/processed/test.parquet", ["question", "answers"]))
-questions, golds = [r["question"] for r in test], [[a["text"] for a in r["answers"]] for r in test]
+rows = list(read_rows(args.project / f"data/processed/{args.split}.parquet", ["question", "answers"]))
+questions, golds = [r["question"] for r in rows], [[a["text"] for a in r["answers"]] for r in rows]
 
 ids, scores = answerer.index.search(questions, max(args.k), evaluate.retriever)
 retrieved = [[int(i) for i in row if i >= 0] for row in ids]
 readings = answerer.reader.read(questions, [[answerer.index.contexts[i] for i in row] for row in retrieved])
 
-print(f"{len(questions)} test questions, {evaluate.retriever} retrieval\n")
+print(f"{len(questions)} {args.split} questions, {evaluate.retriever} retrieval\n")
 print("| k | weight | EM / F1, spans only | EM / F1, with no-answer candidates |\n|---|---|---|---|")
 for k in args.k:
     for weight in args.weights:

@@ -31,6 +31,7 @@ windows = training_windows(
     ReaderSettings.of(params),
     params.seed,
     params.max_train_examples,
+    params.distractors,
 )
 no_answer = np.array(windows["start_positions"]) == 0  # labelled at CLS
 lengths = np.array([len(ids) for ids in windows["input_ids"]])

@@ -22,6 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from reproqa.models import cpu_description, resolve_precision
 from reproqa.noise import BAND, NOISE, flatten, noise_of
 from reproqa.records import DIGITS, write_json
 from reproqa.review import HEADLINE
@@ -76,9 +77,11 @@ def main() -> None:
 
     head, finished = experiments_of_head(args.project)
     runs = [headline_of(head)] + [headline_of(finished[f"noise-seed-{seed}"]) for seed in args.seeds]
+    retriever, reader = (resolve_precision(params[section]["precision"]) for section in ("train_retriever", "train"))
     method = (
         f"train.seed and train_retriever.seed varied: {'/'.join(map(str, committed))} (the committed run), "
-        f"{', '.join(map(str, args.seeds))}; every other param and all code of commit {head['rev'][:7]}"
+        f"{', '.join(map(str, args.seeds))}; every other param and all code of commit {head['rev'][:7]}; "
+        f"on {cpu_description()}; the retriever trained in {retriever}, the reader in {reader}"
     )
     noise = noise_of(runs, method, digits=DIGITS)
     write_json(args.project / NOISE, noise)

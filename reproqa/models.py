@@ -1,5 +1,7 @@
 """Where models come from, and the device and precision to run them in."""
 
+import os
+import platform
 from pathlib import Path
 
 import torch
@@ -81,13 +83,27 @@ def cpu_prefers_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     >>> cpu_prefers_bf16(Path("/nonexistent"))
     False
     """
+    fields = cpu_fields(cpuinfo)
+    flags = fields.get("flags", "").split()
+    return "amx_bf16" in flags or ("avx512_bf16" in flags and fields.get("vendor_id") == "AuthenticAMD")
+
+
+def cpu_fields(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, str]:
+    """The first processor's fields in /proc/cpuinfo (vendor_id, model name, flags, ...); none without it."""
     try:
         first_processor = cpuinfo.read_text().split("\n\n")[0]
     except OSError:
-        return False
-    fields = dict(map(str.strip, line.partition(":")[::2]) for line in first_processor.splitlines())
-    flags = fields.get("flags", "").split()
-    return "amx_bf16" in flags or ("avx512_bf16" in flags and fields.get("vendor_id") == "AuthenticAMD")
+        return {}
+    return dict(map(str.strip, line.partition(":")[::2]) for line in first_processor.splitlines())
+
+
+def cpu_description(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """This CPU as figures depend on it: its model name, cores and the flags that decide precision `auto`, e.g.
+    "Intel(R) Xeon(R) Processor, 2 cores, amx_bf16 avx512_bf16" (benchmarks name the machine they ran on)."""
+    fields = cpu_fields(cpuinfo)
+    flags = [flag for flag in ("amx_bf16", "avx512_bf16") if flag in fields.get("flags", "").split()]
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    return f"{name}, {os.cpu_count()} cores, {' '.join(flags) or 'no bf16 flag'}"
 
 
 def resolve_precision(precision: str) -> str:

@@ -3,7 +3,9 @@ transformers run_qa.py does them.
 
 Stage train fine-tunes it (SpanTrainer on train_features) and saves, next to the weights, the settings it
 reads with (inference.json: windows and post-processing); `Reader` loads both, so stage evaluate and
-`reproqa ask` read contexts exactly as the model was validated, without the train params.
+`reproqa ask` read contexts exactly as the model was validated, without the train params. Besides each
+question's own context it trains on its distractors (other contexts of the split that BM25 finds for it,
+labelled "no answer"), because at answer time it reads what the search returns, not only the gold context.
 
 Features: question + context windows of max_seq_length tokens overlapping by doc_stride, with offset
 mappings; a window that does not hold the whole answer (or an unanswerable question) is labelled at CLS.
@@ -21,7 +23,7 @@ from pathlib import Path
 import evaluate
 import numpy as np
 import torch
-from datasets import Dataset
+from datasets import Dataset, concatenate_datasets
 from torch.nn.functional import cross_entropy
 from torch.utils.data import SequentialSampler
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer, Trainer
@@ -29,6 +31,7 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from reproqa.errors import UserError
 from reproqa.evaluate_modules.qa_scores.qa_scores import best_f1
+from reproqa.index import BM25
 from reproqa.models import device, forget_how_loaded
 from reproqa.records import write_json
 
@@ -327,12 +330,50 @@ def scores(examples: list[dict], predictions: dict[str, str], digits: int | None
     return qa_scores([predictions[e["id"]] for e in examples], answers, digits)
 
 
-def training_windows(path: Path, tokenizer, settings: ReaderSettings, seed: int, limit: int | None) -> Dataset:
+# BM25 hits looked at per question for its distractors: room to skip its own context and those holding its answer
+DISTRACTOR_DEPTH = 20
+
+
+def distractors(examples: list[dict], contexts: list[str], per_question: int) -> list[dict]:
+    """For each example, the `per_question` contexts that BM25 ranks highest for its question among `contexts`,
+    other than its own and any that holds one of its answers, as unanswerable examples: what the reader meets
+    when the search returns another application's context, so it learns to say "no answer" there too.
+
+    >>> rows = [{"id": "q1", "question": "who supports atlas billing?", "context": "atlas billing: anna keller.",
+    ...          "answers": [{"text": "anna keller", "answer_start": 15}]}]
+    >>> corpus = ["atlas billing: anna keller.", "atlas billing v2: anna keller.", "atlas billings: tom lee."]
+    >>> [(d["id"], d["context"], d["answers"]) for d in distractors(rows, corpus, per_question=1)]
+    [('q1/distractor1', 'atlas billings: tom lee.', [])]
+    """
+    ids, _ = BM25(contexts).search([example["question"] for example in examples], per_question + DISTRACTOR_DEPTH)
+    found = []
+    for example, ranked in zip(examples, ids):
+        answers = [answer["text"] for answer in example["answers"]]
+        others = [
+            contexts[i]
+            for i in ranked.tolist()
+            if contexts[i] != example["context"] and not any(answer in contexts[i] for answer in answers)
+        ]
+        found += [
+            {"id": f"{example['id']}/distractor{n}", "question": example["question"], "context": other, "answers": []}
+            for n, other in enumerate(others[:per_question], start=1)
+        ]
+    return found
+
+
+def training_windows(
+    path: Path, tokenizer, settings: ReaderSettings, seed: int, limit: int | None, per_question: int
+) -> Dataset:
     """The model's inputs for training: the split at `path` shuffled (seeded), its first `limit` examples (all
-    if None), cut into labelled windows (train_features)."""
-    examples = Dataset.from_parquet(str(path), columns=COLUMNS).shuffle(seed=seed)
+    if None) and `per_question` distractors of each from the split's contexts, cut into labelled windows
+    (train_features)."""
+    split = Dataset.from_parquet(str(path), columns=COLUMNS)
+    examples = split.shuffle(seed=seed)
     if limit is not None:
         examples = examples.select(range(min(limit, len(examples))))
+    if per_question:
+        rows = distractors(examples.to_list(), sorted(set(split["context"])), per_question)
+        examples = concatenate_datasets([examples, Dataset.from_list(rows, features=examples.features)])
     window = partial(train_features, tokenizer, max_seq_length=settings.max_seq_length, doc_stride=settings.doc_stride)
     return examples.map(window, batched=True, remove_columns=COLUMNS)
 

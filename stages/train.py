@@ -50,8 +50,11 @@ model = AutoModelForQuestionAnswering.from_pretrained(resolve_model(params.base_
 if params.lora.enabled:
     model = with_lora(model, params.lora)
 
-# 2. Training windows (a seeded subset for quick runs) and the validation split, prepared for EM/F1
-train_windows = training_windows(args.train, tokenizer, settings, params.seed, params.max_train_examples)
+# 2. Training windows (a seeded subset for quick runs), with each question's distractors (other contexts of the
+# split BM25 finds for it, labelled "no answer"), and the validation split, prepared for EM/F1
+train_windows = training_windows(
+    args.train, tokenizer, settings, params.seed, params.max_train_examples, params.distractors
+)
 validation = EvalSet.of(args.validation, tokenizer, settings)
 
 # SQuAD v1.1 data (allow_unanswerable: false) never answers "", so it has no threshold to choose

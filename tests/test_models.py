@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -5,7 +6,14 @@ import torch
 from transformers import AutoModelForQuestionAnswering
 
 from reproqa import models
-from reproqa.models import cpu_prefers_bf16, dropout_config, resolve_model, resolve_precision, training_flags
+from reproqa.models import (
+    cpu_description,
+    cpu_prefers_bf16,
+    dropout_config,
+    resolve_model,
+    resolve_precision,
+    training_flags,
+)
 
 
 def test_bundled_short_name_resolves_to_the_installed_package():
@@ -73,3 +81,6 @@ def test_auto_precision_picks_bf16_only_where_the_cpu_runs_it_faster(tmp_path, v
     cpuinfo.write_text(block.format(0) + "\n" + block.format(1))
     assert cpu_prefers_bf16(cpuinfo) is bf16
     assert cpu_prefers_bf16(tmp_path / "missing") is False  # macOS, Windows: no /proc/cpuinfo
+    # benchmarks name the CPU a figure came from by what decides `auto` on it
+    named = [flag for flag in ("amx_bf16", "avx512_bf16") if flag in flags.split()]
+    assert cpu_description(cpuinfo) == f"some CPU, {os.cpu_count()} cores, {' '.join(named) or 'no bf16 flag'}"

@@ -112,6 +112,42 @@ def test_the_null_threshold_chosen_is_the_best_of_every_threshold():
         assert f1_at(examples, nbest, best_null_threshold(examples, nbest)) == pytest.approx(best), trial
 
 
+def test_distractors_are_other_contexts_of_the_split_trained_as_no_answer(tmp_path, tokenizer):
+    """Each question also reads the split's other context that BM25 ranks best for it, labelled at CLS, but
+    never its own context or one that holds its answer (that would teach it to miss a right answer)."""
+    import pandas as pd
+
+    from reproqa.reader import training_windows
+
+    sibling = "atlas billing hub v2 is owned by the ledger team. it runs in aws us-east-1."
+    holds_answer = "atlas billing hub was once run by the payments platform team."
+    rows = [
+        ("which team owns atlas billing hub?", CONTEXT, ANSWER),
+        ("where does atlas billing hub v2 run?", sibling, "aws us-east-1"),
+        ("who founded atlas billing hub?", holds_answer, None),  # unanswerable: any other context will do
+    ]
+    pd.DataFrame(
+        {
+            "id": ["q1", "q2", "q3"],
+            "question": [question for question, _, _ in rows],
+            "context": [context for _, context, _ in rows],
+            "answers": [[{"text": a, "answer_start": c.index(a)}] if a else [] for _, c, a in rows],
+        }
+    ).to_parquet(tmp_path / "train.parquet")
+    settings = ReaderSettings(384, 64, 20, 30, True, 0.0)  # one window per (question, context)
+    plain = training_windows(tmp_path / "train.parquet", tokenizer, settings, seed=0, limit=None, per_question=0)
+    windows = training_windows(tmp_path / "train.parquet", tokenizer, settings, seed=0, limit=None, per_question=1)
+    assert len(plain) == 3 and len(windows) == 6 and windows["input_ids"][:3] == plain["input_ids"]
+    assert windows["start_positions"][3:] == windows["end_positions"][3:] == [0, 0, 0]  # CLS: "no answer"
+    read = {tuple(ids) for ids in windows["input_ids"][3:]}
+    pair = {(q, c): tuple(tokenizer(q, c)["input_ids"]) for q, _, _ in rows for c in (CONTEXT, sibling, holds_answer)}
+    # q1's best other hit is holds_answer (it names the team too), which holds q1's answer: skipped
+    assert pair[rows[0][0], sibling] in read and pair[rows[0][0], holds_answer] not in read
+    for question, own, answer in rows:
+        found = [c for c in (CONTEXT, sibling, holds_answer) if pair[question, c] in read]
+        assert len(found) == 1 and found[0] != own and (answer is None or answer not in found[0])
+
+
 def test_prediction_batches_keep_window_order_under_length_grouping(tmp_path, tokenizer):
     """transformers 5 length-groups evaluation too; reordered logits gave ~5% EM on the sample."""
     from datasets import Dataset
