@@ -13,6 +13,7 @@ import yaml
 from conftest import GIT_USER, REPO, run
 from reproqa.breakdown import bootstrap_interval
 from reproqa.errors import UserError
+from reproqa.models import cpu_description, resolve_precision
 from reproqa.noise import noise_of
 
 
@@ -62,7 +63,12 @@ def toy_project(root: Path) -> None:
     run(["dvc", "init", "-q"], root)
     (root / "evaluate.py").write_text(STAGE)
     (root / "params.yaml").write_text(
-        yaml.safe_dump({"train": {"seed": 42, "lr": 0.1}, "train_retriever": {"seed": 42}})
+        yaml.safe_dump(
+            {
+                "train": {"seed": 42, "lr": 0.1, "precision": "float32"},
+                "train_retriever": {"seed": 42, "precision": "auto"},
+            }
+        )
     )
     stage = {
         "cmd": "python evaluate.py",
@@ -90,7 +96,8 @@ def test_the_noise_benchmark_measures_the_committed_run_and_one_experiment_per_s
     head = run(["git", "rev-parse", "--short=7", "HEAD"], tmp_path).stdout.strip()
     assert noise["method"] == (
         f"train.seed and train_retriever.seed varied: 42 (the committed run), 1, 3; every other param and all code "
-        f"of commit {head}"
+        f"of commit {head}; on {cpu_description()}; the retriever trained in {resolve_precision('auto')}, the reader "
+        "in float32"  # the CPU and precisions the noise was measured with
     )
     assert "| integrated.f1 | 62.3333 |" in printed
     # The experiments stay, and the workspace keeps the committed run.
