@@ -3,9 +3,10 @@ transformers run_qa.py does them.
 
 Stage train fine-tunes it (SpanTrainer on train_features) and saves, next to the weights, the settings it
 reads with (inference.json: windows and post-processing); `Reader` loads both, so stage evaluate and
-`reproqa ask` read contexts exactly as the model was validated, without the train params. Besides each
-question's own context it trains on its distractors (other contexts of the split that BM25 finds for it,
-labelled "no answer"), because at answer time it reads what the search returns, not only the gold context.
+`reproqa ask` read contexts exactly as the model was validated, without the train params. With
+train.distractors above 0 it also trains on each question's distractors (other contexts of the split that
+BM25 finds for it, labelled "no answer"), since at answer time it reads what the search returns; off by
+default, because on the sample every seed then stayed on the "no answer" plateau (BENCHMARKS.md).
 
 Features: question + context windows of max_seq_length tokens overlapping by doc_stride, with offset
 mappings; a window that does not hold the whole answer (or an unanswerable question) is labelled at CLS.

@@ -50,8 +50,8 @@ model = AutoModelForQuestionAnswering.from_pretrained(resolve_model(params.base_
 if params.lora.enabled:
     model = with_lora(model, params.lora)
 
-# 2. Training windows (a seeded subset for quick runs), with each question's distractors (other contexts of the
-# split BM25 finds for it, labelled "no answer"), and the validation split, prepared for EM/F1
+# 2. Training windows (a seeded subset for quick runs), with params.distractors per question (other contexts of
+# the split BM25 finds for it, labelled "no answer"; 0 by default), and the validation split, prepared for EM/F1
 train_windows = training_windows(
     args.train, tokenizer, settings, params.seed, params.max_train_examples, params.distractors
 )
