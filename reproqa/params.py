@@ -184,7 +184,8 @@ class TrainParams(Section):
     seed: int  # set before the QA head is created: the head is random
     eval_steps: int = Field(ge=1)  # validate (EM/F1), log and checkpoint every this many steps
     sampling: Literal["group_by_length", "random"]  # TrainingArguments.train_sampling_strategy
-    early_stopping_patience: int = Field(ge=1)  # evaluations without a better validation F1 before stopping
+    # evaluations without a better validation F1 before stopping; null: train every epoch (the best is kept either way)
+    early_stopping_patience: int | None = Field(ge=1)
     max_train_examples: int | None = Field(ge=1)  # null: all; a number: a seeded subset (quick CPU runs)
     distractors: int = Field(ge=0, le=20)  # per question: other contexts BM25 finds for it, trained as "no answer"
     allow_unanswerable: bool  # SQuAD v2 post-processing: predict "" when the null score wins

@@ -2,8 +2,9 @@
 
 Windows with stride and offset mappings, labels at CLS when the answer is outside a window or there is
 none, dynamic padding, batches in an order drawn from the seed (reproqa/reader.py). Validation EM/F1 after every
-eval_steps picks the best checkpoint and stops early; each validation first chooses the null threshold
-("no answer" when the null score beats the best span by more) that maximises its F1, unless the params fix it.
+eval_steps picks the best checkpoint (and stops early if the params say so); each validation first chooses the null
+threshold ("no answer" when the null score beats the best span by more) that maximises its F1, unless the params
+fix it.
 The best model is saved with the settings it reads with (inference.json, the threshold chosen for it
 included), then scored on the test split with the gold context; its predictions and n-best lists are
 written too. A killed run resumes from its last checkpoint in the scratch folder, if the params, data
@@ -77,6 +78,9 @@ training_args = TrainingArguments(
 checkpoint = resumable_checkpoint(args.scratch, fingerprint(params, __file__, args.train, args.validation))
 if checkpoint:
     print(f"train: resuming from {checkpoint}")
+callbacks = [LiveMetrics(str(args.live), ["loss", "exact", "f1"])]
+if params.early_stopping_patience:  # null: every epoch runs
+    callbacks.append(EarlyStoppingCallback(params.early_stopping_patience))
 trainer = ReaderTrainer(
     model=model,
     args=training_args,
@@ -86,10 +90,7 @@ trainer = ReaderTrainer(
     choose_null_threshold=choose_null_threshold,
     data_collator=DataCollatorWithPadding(tokenizer),
     processing_class=tokenizer,
-    callbacks=[
-        EarlyStoppingCallback(params.early_stopping_patience),
-        LiveMetrics(str(args.live), ["loss", "exact", "f1"]),
-    ],
+    callbacks=callbacks,
 )
 trainer.train(resume_from_checkpoint=checkpoint)
 

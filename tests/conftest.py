@@ -79,6 +79,7 @@ def tiny_profile(params: dict, model: Path) -> dict:
         "batch_size": 8,
         "eval_steps": 3,
         "max_train_examples": 48,
+        "early_stopping_patience": 3,  # the callback's path; the longer runs of test_train.py take null
     }
     return params
 

@@ -79,7 +79,7 @@ def _longer_training(root: Path, project: Path) -> Path:
     shutil.copytree(root, project, ignore=shutil.ignore_patterns("scratch"))
     params = yaml.safe_load((project / "params.yaml").read_text())
     # Dropout on (null: the tiny model's own 0.1): the resumed run must also restore the random state it draws from.
-    params["train"] |= {"epochs": 15, "eval_steps": 10, "early_stopping_patience": 1000, "dropout": None}
+    params["train"] |= {"epochs": 15, "eval_steps": 10, "early_stopping_patience": None, "dropout": None}
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return project
 
