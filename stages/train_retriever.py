@@ -2,8 +2,9 @@
 
 MultipleNegativesRankingLoss (the other contexts of a batch are the negatives; the no-duplicates sampler
 keeps a context from being its own negative) inside MatryoshkaLoss, so the embedding also works cut to
-each dimension in params. Optional hard negatives are mined with the base model. Curves go to DVCLive,
-the model to a DVC output; Trainer checkpoints stay in a scratch folder.
+each dimension in params. Optional hard negatives are mined with the base model (a pair it finds none for
+trains without one). Curves go to DVCLive, the model to a DVC output; Trainer checkpoints stay in a scratch
+folder.
 """
 
 import argparse
@@ -13,13 +14,12 @@ from pathlib import Path
 from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 from sentence_transformers.sentence_transformer.losses import MatryoshkaLoss, MultipleNegativesRankingLoss
 from sentence_transformers.sentence_transformer.training_args import BatchSamplers
-from sentence_transformers.util import mine_hard_negatives
 from transformers import set_seed
 
 from reproqa.errors import UserError
 from reproqa.models import forget_how_loaded, resolve_model, training_arguments
 from reproqa.params import load_params
-from reproqa.retriever import pairs, retrieval_evaluator
+from reproqa.retriever import pairs, retrieval_evaluator, with_hard_negatives
 from reproqa.tracking import LiveMetrics
 
 parser = argparse.ArgumentParser()
@@ -46,26 +46,8 @@ if params.matryoshka_dims[0] > model.get_embedding_dimension():
 train = pairs(args.train).shuffle(seed=params.seed)
 if params.max_train_pairs is not None:
     train = train.select(range(min(params.max_train_pairs, len(train))))
-negatives = params.hard_negatives
-if negatives.enabled:
-    train = mine_hard_negatives(
-        train,
-        model,
-        num_negatives=negatives.num_negatives,
-        range_min=negatives.range_min,
-        range_max=negatives.range_max,
-        relative_margin=negatives.relative_margin,
-        sampling_strategy="top",  # the hardest negatives that pass range and margin, not a random few
-        output_format="n-tuple",  # (anchor, positive, negative_1..n): what MultipleNegativesRankingLoss takes
-        batch_size=params.batch_size,
-        verbose=False,
-    )
-    if len(train) < params.batch_size:
-        raise UserError(
-            f"train_retriever.hard_negatives: only {len(train)} pairs have a negative within range_min.."
-            f"range_max that scores below (1 - relative_margin) x their positive; loosen them or "
-            f"set enabled: false"
-        )
+if params.hard_negatives.enabled:  # {"hard_negatives": mined tuples, "pairs": those no negative was found for}
+    train = with_hard_negatives(train, model, params.hard_negatives, params.batch_size)
 
 # 3. Train, evaluating retrieval on the validation pairs every eval_steps
 validation = pairs(args.validation)
@@ -91,4 +73,5 @@ trainer.train()
 # 4. Save the model. No model card: it records timings, which would change the output's hash on every run.
 forget_how_loaded(model.tokenizer)
 model.save(str(args.model_out), create_model_card=False)
-print(f"train_retriever: {len(train)} training examples, model saved to {args.model_out}")
+sizes = {name: len(part) for name, part in train.items()} if isinstance(train, dict) else len(train)
+print(f"train_retriever: training examples {sizes}, model saved to {args.model_out}")

@@ -7,11 +7,13 @@ import shutil
 
 import numpy as np
 import pytest
+from datasets import Dataset
 from sentence_transformers import SentenceTransformer
 
 from conftest import run
 from reproqa.index import Index, fuse, ranking_metrics, scale, truncate
-from reproqa.params import Fusion
+from reproqa.params import Fusion, HardNegatives
+from reproqa.retriever import with_hard_negatives
 
 METRICS = {"ndcg@10", "mrr@10", "recall@1", "recall@5", "recall@10", "recall@100"}
 
@@ -128,3 +130,19 @@ def test_scale_spreads_a_ranking_over_0_to_1_and_gives_ties_0():
     dense = (np.array([[1, 2]]), np.array([[0.9, 0.1]]))
     weighted = Fusion(method="weighted", rrf_k=60, dense_weight=0.5, candidates=2)
     assert fuse(bm25, dense, weighted, 2)[0][0].tolist() == [1, 2]  # BM25's non-matches do not outrank dense hits
+
+
+def test_pairs_without_a_hard_negative_still_train(tiny_model):
+    # The hardest negative allowed is the best non-positive (range_max 1), and it must score below the positive
+    # (margin 0). A pair whose question is word for word another context can never have one: that context
+    # outscores its positive. mine_hard_negatives drops such pairs; they must still train, as plain pairs.
+    hub, payroll, ledger = "atlas billing hub issues invoices", "raven payroll pays salaries", "nimbus ledger books"
+    train = Dataset.from_dict({"anchor": [hub, ledger, payroll], "positive": [hub, payroll, ledger]})
+    negatives = HardNegatives(enabled=True, num_negatives=1, range_min=0, range_max=1, relative_margin=0.0)
+    datasets = with_hard_negatives(train, SentenceTransformer(str(tiny_model), device="cpu"), negatives, 8)
+    assert datasets["hard_negatives"]["anchor"] == [hub]
+    assert datasets["hard_negatives"]["negative_1"][0] in (payroll, ledger)
+    assert list(zip(datasets["pairs"]["anchor"], datasets["pairs"]["positive"])) == [
+        (ledger, payroll),
+        (payroll, ledger),
+    ]
