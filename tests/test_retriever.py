@@ -1,12 +1,15 @@
 """The retriever stages on the tiny model (trained, saved, reloaded, evaluated by `dvc repro` in the
 pipeline fixture), and the search index they are measured through (reproqa.index)."""
 
+import ast
 import hashlib
 import json
+import re
 import shutil
 
 import numpy as np
 import pytest
+import yaml
 from datasets import Dataset
 from sentence_transformers import SentenceTransformer
 
@@ -146,3 +149,17 @@ def test_pairs_without_a_hard_negative_still_train(tiny_model):
         (ledger, payroll),
         (payroll, ledger),
     ]
+
+
+def test_the_stage_trains_every_pair_with_hard_negatives_on(pipeline, tmp_path):
+    root, _, _ = pipeline
+    project = tmp_path / "hard_negatives"
+    shutil.copytree(root, project)
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["train_retriever"]["hard_negatives"]["enabled"] = True
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    printed = run(["dvc", "repro", "--single-item", "train_retriever"], project).stdout
+    sizes = ast.literal_eval(re.search(r"training examples (\{.*\})", printed).group(1))
+    assert sizes["hard_negatives"] > 0
+    assert sum(sizes.values()) == params["train_retriever"]["max_train_pairs"]  # none dropped
+    assert (project / "models/retriever/model.safetensors").exists()
