@@ -12,8 +12,12 @@ a help desk. It is built to be hard in the ways real inventories are, so that a 
   one; BM25 and dense retrieval fail differently.
 - Other applications in every context: a dependency, one or two siblings and a predecessor, each with their
   own id and two facts of their own (`_mention`), often of the attribute the context leaves out, so an
-  answer's type alone does not find it; several numbers in one context (users, recovery objectives, cost,
-  version, dates). Some contexts are longer than one reader window. Each fact is worded in one of four ways.
+  answer's type alone does not find it; several numbers in one context (users, licences, recovery objectives,
+  cost, version, dates). Some contexts are longer than one reader window. Each fact is worded in one of four
+  ways, the first most often (a house style) and the last rarely.
+- Values of the same kind beside the answer: two people (product owner, architect), two teams (owner,
+  operator), two counts (users, licences), two dates (go-live, end of support), a sibling's value of the
+  attribute asked for, and for some facts the value it replaced ("The previous release was 9.5.8.").
 - Questions that share few words with the answer sentence ("who do I call when ... is down?" against "Level-2
   support is provided by ..."), that name the application by its abbreviation, its system id, its old name
   or what it does.
@@ -131,6 +135,7 @@ _PEOPLE = """Anna Keller|Bram de Vries|Chloé Martin|Dmitri Volkov|Elena Rossi|F
 Hiroshi Tanaka|Ingrid Larsen|José García|Katarzyna Nowak|Liam Murphy|Maja Andersson|Nikhil Rao|Olga Petrova|
 Pedro Alves|Rachel Cohen|Søren Nielsen|Tomás Ruiz|Uma Patel|Victor Dubois|Wen Li|Yusuf Demir|Zoë Fischer"""
 _PEOPLE = _PEOPLE.replace("\n", "").split("|")
+_VENDORS = ["Infosys managed services", "the Kyndryl run team", "Service Operations", "the TCS support centre"]
 _MONTHS = "January February March April May June July August September October November December".split()
 _PURPOSES = [
     ("exchange rates", "gets exchange rates from"),
@@ -211,6 +216,30 @@ _SENTENCES = {
         "It was launched on {go_live}.",
         "First release to production: {go_live}.",
     ],
+    "architect": [
+        "{architect} is its solution architect.",
+        "Architect: {architect}.",
+        "Design questions go to {architect}.",
+        "Its technical design was drawn up by {architect}.",
+    ],
+    "ops_team": [
+        "Day-to-day operations: {ops_team}.",
+        "{ops_team} operates it in production.",
+        "It is run day to day by {ops_team}.",
+        "Monitoring and patching are done by {ops_team}.",
+    ],
+    "licences": [
+        "It is licensed for {licences} seats.",
+        "Licences: {licences}.",
+        "The vendor contract covers {licences} seats.",
+        "Seats purchased: {licences}.",
+    ],
+    "end_of_support": [
+        "Vendor support ends on {end_of_support}.",
+        "End of support: {end_of_support}.",
+        "It must be replaced before {end_of_support}.",
+        "Extended support runs out on {end_of_support}.",
+    ],
     "criticality": [
         "Risk has rated it {criticality}.",
         "Criticality: {criticality}.",
@@ -218,6 +247,19 @@ _SENTENCES = {
         "It is classified as {criticality}.",
     ],
 }
+# What an export keeps of a fact's earlier value, next to the current one: a reader asked for the product owner
+# must take today's, not the one it replaced ({year}: when it changed).
+_FORMER = {
+    "product_owner": ["Until {year} the product owner was {old}.", "{old} handed over product ownership in {year}."],
+    "contact": ["Before {year}, incidents went to {old}.", "{old} stopped taking its support calls in {year}."],
+    "hosting": ["Until {year} it ran in {old}.", "It was migrated off {old} in {year}."],
+    "database": ["Until {year} its data lived in {old}.", "The {year} migration retired its {old} instance."],
+    "version": ["The previous release was {old}.", "Release {old} was retired in {year}."],
+    "users": ["At launch it had {old} users.", "In {year} it had {old} users."],
+    "cost": ["Before the {year} review it cost {old} a year.", "Until {year} its budget was {old}."],
+    "criticality": ["Until {year} it was rated {old}.", "The {year} review changed its rating from {old}."],
+}
+_FORMER_SHARE = 0.4  # of an export's stated facts that also give the value they replaced
 # The same facts said of another application in a clause ("..., whose product owner is Wen Li"): the values a
 # reader must not take for its own application's.
 _CLAUSES = {
@@ -232,6 +274,10 @@ _CLAUSES = {
     "cost": "which costs {cost} a year",
     "go_live": "live since {go_live}",
     "criticality": "rated {criticality}",
+    "architect": "designed by {architect}",
+    "ops_team": "operated by {ops_team}",
+    "licences": "licensed for {licences} seats",
+    "end_of_support": "out of support on {end_of_support}",
 }
 _FILLERS = [
     "Changes to {name} follow the weekly release train.",
@@ -241,7 +287,10 @@ _FILLERS = [
     "The next architecture review of {name} is planned for Q3.",
     "{name} is patched in the maintenance window on Sundays between 01:00 and 04:00.",
 ]
-_OPTIONAL = ["product_owner", "contact", "database", "version", "users", "rto", "cost", "go_live", "criticality"]
+_OPTIONAL = [
+    *("product_owner", "contact", "database", "version", "users", "rto", "cost", "go_live", "criticality"),
+    *("architect", "ops_team", "licences", "end_of_support"),  # a second person, team, count and date
+]
 
 # attribute -> questions; {app} is how the person names the application (_references)
 _QUESTIONS = {
@@ -272,6 +321,10 @@ _QUESTIONS = {
     "cost": ["How much does {app} cost per year?", "What's the yearly spend on {app}?"],
     "go_live": ["When was {app} launched?", "Since when has {app} been live?", "When did {app} go into production?"],
     "criticality": ["How critical is {app}?", "What tier is {app}?", "Which criticality rating does {app} have?"],
+    "architect": ["Who is the architect of {app}?", "Who designed {app}?", "Who can answer design questions on {app}?"],
+    "ops_team": ["Which team operates {app}?", "Who runs {app} day to day?", "Who patches {app}?"],
+    "licences": ["How many licences does {app} have?", "How many seats were bought for {app}?"],
+    "end_of_support": ["When does support for {app} end?", "Until when is {app} supported?"],
     "predecessor": ["What did {app} replace?", "What was the system before {app} called?"],
     "dependency": ["Where does {app} get its {purpose} from?", "Which system does {app} depend on for {purpose}?"],
 }
@@ -302,6 +355,39 @@ def _one_digit_apart(rng: random.Random, system_id: str, taken: set[str]) -> str
             return candidate
 
 
+def _value(rng: random.Random, attribute: str, slug: str = "") -> str:
+    """A random value of one of an application's own attributes (`slug`: its name, for a support address)."""
+    if attribute == "contact":
+        address = f"{slug}-support@example.com" if slug else "it-service-desk@example.com"
+        return rng.choice([address, rng.choice(_PEOPLE), f"the {rng.choice(_TEAMS)} on-call rota"])
+    return {
+        "product_owner": lambda: rng.choice(_PEOPLE),
+        "hosting": lambda: rng.choice(_HOSTING),
+        "database": lambda: rng.choice(_DATABASES),
+        "version": lambda: f"{rng.randint(1, 12)}.{rng.randint(0, 9)}.{rng.randint(0, 20)}",
+        "users": lambda: f"{rng.randint(1, 40) * 250:,}",
+        "rto": lambda: f"{rng.choice([1, 2, 4, 8, 12, 24, 48])} hours",
+        "rpo": lambda: f"{rng.choice([5, 15, 30, 60])} minutes",
+        "cost": lambda: f"EUR {rng.randint(2, 90) * 5000:,}",
+        "go_live": lambda: _date(rng),
+        "criticality": lambda: rng.choice(_CRITICALITY),
+        "architect": lambda: rng.choice(_PEOPLE),
+        "ops_team": lambda: rng.choice([*_TEAMS, *_VENDORS]),
+        "licences": lambda: f"{rng.randint(1, 40) * 250:,}",
+        "end_of_support": lambda: f"{rng.randint(1, 28)} {rng.choice(_MONTHS)} {rng.randint(2026, 2032)}",
+    }[attribute]()
+
+
+def _distinct(rng: random.Random, attribute: str, facts: dict[str, str], slug: str = "") -> str:
+    """A value of `attribute` that neither contains nor is inside any value of `facts` (the seed format finds
+    an answer by its text, so the architect must not be the product owner, nor 1,250 users inside 11,250)."""
+    for _ in range(50):
+        value = _value(rng, attribute, slug)
+        if not any(_overlap(value.lower(), other.lower()) for other in facts.values() if other):
+            return value
+    raise ValueError(f"no value of {attribute} apart from {facts}")
+
+
 def _date(rng: random.Random) -> str:
     return f"{rng.randint(1, 28)} {rng.choice(_MONTHS)} {rng.randint(2004, 2025)}"
 
@@ -330,22 +416,11 @@ def _make_apps(rng: random.Random, count: int) -> tuple[list[App], list[str]]:
             system_id = first_id if k == 0 else _one_digit_apart(rng, first_id, taken)
             facts = dict(shared) if rng.random() < 0.8 else {**shared, "hosting": rng.choice(_HOSTING)}
             slug = name.lower().replace(" ", "-")
-            facts |= {
-                "name": name,
-                "system_id": system_id,
-                "product_owner": rng.choice(_PEOPLE),
-                "contact": rng.choice(
-                    [f"{slug}-support@example.com", rng.choice(_PEOPLE), f"the {rng.choice(_TEAMS)} on-call rota"]
-                ),
-                "database": rng.choice(_DATABASES),
-                "version": f"{rng.randint(1, 12)}.{rng.randint(0, 9)}.{rng.randint(0, 20)}",
-                "users": f"{rng.randint(1, 40) * 250:,}",
-                "rto": f"{rng.choice([1, 2, 4, 8, 12, 24, 48])} hours",
-                "rpo": f"{rng.choice([5, 15, 30, 60])} minutes",
-                "cost": f"EUR {rng.randint(2, 90) * 5000:,}",
-                "go_live": _date(rng),
-                "criticality": rng.choice(_CRITICALITY),
-            }
+            facts |= {"name": name, "system_id": system_id, "go_live": _date(rng)}
+            for attribute in ("product_owner", "contact", "database", "version", "users", "rto", "rpo", "cost"):
+                facts[attribute] = _distinct(rng, attribute, facts, slug)
+            for attribute in ("criticality", "architect", "ops_team", "licences", "end_of_support"):
+                facts[attribute] = _distinct(rng, attribute, facts, slug)
             abbreviation = "".join(word[0] for word in name.split()[:3])
             audience = rng.choice(_AUDIENCES)
             description = f"{_FUNCTIONS[function][0]} for {audience}"
@@ -378,7 +453,8 @@ def _overlap(a: str, b: str) -> bool:
 
 def _mention(rng: random.Random, other: App, app: App, *leads: str) -> str:
     """A sentence about `other` in the export of `app`, with two of its facts: where it can, one of the
-    attributes `app`'s own export leaves out, so an unanswerable question has a plausible wrong answer nearby.
+    attributes `app`'s own export leaves out, so an unanswerable question has a plausible wrong answer nearby,
+    and one it states, so an answerable one has a competing value.
     Never a value of `app`'s own (the seed format locates an answer by its text) nor one `other`'s own
     export leaves out (its unanswerable questions stay unanswerable from every context).
 
@@ -397,11 +473,25 @@ def _mention(rng: random.Random, other: App, app: App, *leads: str) -> str:
     ]
     preferred = [a for a in usable if a in app.missing]
     chosen = rng.sample(preferred, k=1) if preferred and rng.random() < 0.7 else []
+    competing = [a for a in usable if a not in app.missing and a not in chosen]  # a value beside `app`'s own
+    chosen += rng.sample(competing, k=1) if competing and rng.random() < 0.7 else []
     rest = [a for a in usable if a not in chosen]
     chosen += rng.sample(rest, k=min(len(rest), 2 - len(chosen)))
     clauses = [_CLAUSES[a].format(**other.facts) for a in chosen]
     lead = rng.choice(leads).format(other=f"{other.name} (system id {other.system_id})")
     return f"{lead}, {' and '.join(clauses)}." if clauses else f"{lead}."
+
+
+def _former(rng: random.Random, app: App, attribute: str) -> str:
+    """A sentence with the value `attribute` had before `app`'s current one, and the year it changed.
+
+    >>> app = App("A Billing Hub", "12345", "A Billing", {"version": "2.1.0", "go_live": "3 May 2019"}, "ABH", "")
+    >>> _former(random.Random(1), app, "version")
+    'The previous release was 3.9.2.'
+    """
+    old = _distinct(rng, attribute, app.facts)
+    year = rng.randint(int(app.facts["go_live"][-4:]), 2025)
+    return rng.choice(_FORMER[attribute]).format(old=old, year=year)
 
 
 def _context(rng: random.Random, app: App, family: list[App], referable: list[App], retired: list[str]) -> None:
@@ -421,7 +511,11 @@ def _context(rng: random.Random, app: App, family: list[App], referable: list[Ap
     def say(attribute: str) -> str:
         if attribute in app.missing:
             return ""
-        return rng.choice(_SENTENCES[attribute]).format(**facts)
+        forms = _SENTENCES[attribute]  # the first most often, the last rarely: a real export has a house style
+        sentence = rng.choices(forms, weights=[1 / (i + 1) for i in range(len(forms))])[0].format(**facts)
+        if attribute in _FORMER and rng.random() < _FORMER_SHARE:
+            sentence += " " + _former(rng, app, attribute)
+        return sentence
 
     opening = rng.choice(
         [
@@ -440,7 +534,7 @@ def _context(rng: random.Random, app: App, family: list[App], referable: list[Ap
                 ]
             )
         )
-    ownership = [say("team"), say("product_owner"), say("contact")]
+    ownership = [say(a) for a in ("team", "product_owner", "contact", "architect", "ops_team")]
     ownership.append(_mention(rng, sibling, app, "The same team also runs {other}", "Not to be confused with {other}"))
     if len(siblings) > 1:  # a big family: the reader must tell three names apart
         second = rng.choice([a for a in siblings if a is not sibling])
@@ -449,7 +543,8 @@ def _context(rng: random.Random, app: App, family: list[App], referable: list[Ap
         operations_mention = ""
     uses = _mention(rng, dependency, app, f"{app.name} {verb} {{other}}") if rng.random() < 0.5 else ""
     technology = [say("hosting"), say("database"), say("version"), uses or f"{app.name} {verb} {dependency.name}."]
-    operations = [say(a) for a in ("users", "rto", "cost", "go_live", "criticality")] + [operations_mention]
+    operations = [say(a) for a in ("users", "licences", "rto", "cost", "go_live", "end_of_support", "criticality")]
+    operations.append(operations_mention)
     for paragraph in (ownership, technology, operations):
         rng.shuffle(paragraph)
     for filler in rng.sample(_FILLERS, k=rng.choice([0, 0, 1])):
@@ -578,7 +673,7 @@ def generate(
         for app in referable:
             families.setdefault(app.family, []).append(app)
         for app in pool:  # first what every export leaves out: a context must not state it of another app
-            app.missing = rng.sample(_OPTIONAL, k=rng.choice([2, 3, 3, 4, 5]))
+            app.missing = rng.sample(_OPTIONAL, k=rng.choice([3, 4, 5, 6, 7]))
         for app in pool:
             _context(rng, app, families.get(app.family, []), referable, retired)
     for app in rng.sample(train_apps, k=max(1, apps // 8)):  # some exports carry typographic Unicode

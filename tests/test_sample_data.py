@@ -2,7 +2,7 @@ import json
 import re
 from pathlib import Path
 
-from reproqa.sample_data import BENCHMARK_FILE, RAW_FILE, generate, write
+from reproqa.sample_data import _PEOPLE, BENCHMARK_FILE, RAW_FILE, generate, write
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -58,6 +58,17 @@ def test_sample_is_hard_in_the_ways_real_inventories_are():
     answers = [row["answer"] for row in sample if row["answer"]]
     assert any(re.fullmatch(r"\d+ \w+ \d{4}", a) for a in answers)  # dates
     assert any(a.startswith("EUR ") for a in answers) and any(len(a.split()) >= 4 for a in answers)
+    # the answer's kind alone does not find it: beside a person, date or count asked for, the context holds
+    # another of the same kind (a second role, a sibling's value, the value it replaced)
+    kinds = {
+        "person": "|".join(map(re.escape, _PEOPLE)),
+        "date": r"\d{1,2} [A-Z][a-z]+ \d{4}",
+        "count": r"(?<![\d,.])\d{1,2},\d{3}(?![\d,])",
+    }
+    for kind, pattern in kinds.items():
+        asked = [row for row in sample if row["answer"] and re.fullmatch(pattern, row["answer"])]
+        competing = [row for row in asked if len(set(re.findall(pattern, row["context"]))) >= 2]
+        assert len(asked) > 30 and len(competing) > 0.6 * len(asked), kind
     # unanswerable questions about a real application of the inventory
     unanswerable = [row for row in sample if row["answer"] is None]
     assert 0.05 < len(unanswerable) / len(sample) < 0.3
