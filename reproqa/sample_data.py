@@ -159,7 +159,7 @@ _SENTENCES = {
     "team": [
         "It is owned by the {team} team.",
         "Ownership sits with {team}.",
-        "{team} develops and runs it.",
+        "{team} develops it.",
         "Engineering: {team}.",
     ],
     "product_owner": [
@@ -301,7 +301,7 @@ _QUESTIONS = {
         "Which BU is {app} for?",
         "Who are the business owners of {app}?",
     ],
-    "team": ["Which team owns {app}?", "Who's responsible for {app}?", "Which group maintains {app}?"],
+    "team": ["Which team owns {app}?", "Who builds {app}?", "Which engineering group does {app} belong to?"],
     "product_owner": [
         "Who is the PO of {app}?",
         "Who decides what goes into {app}?",
@@ -322,7 +322,7 @@ _QUESTIONS = {
     "go_live": ["When was {app} launched?", "Since when has {app} been live?", "When did {app} go into production?"],
     "criticality": ["How critical is {app}?", "What tier is {app}?", "Which criticality rating does {app} have?"],
     "architect": ["Who is the architect of {app}?", "Who designed {app}?", "Who can answer design questions on {app}?"],
-    "ops_team": ["Which team operates {app}?", "Who runs {app} day to day?", "Who patches {app}?"],
+    "ops_team": ["Which team operates {app}?", "Who runs {app} day to day?", "Who does the patching of {app}?"],
     "licences": ["How many licences does {app} have?", "How many seats were bought for {app}?"],
     "end_of_support": ["When does support for {app} end?", "Until when is {app} supported?"],
     "predecessor": ["What did {app} replace?", "What was the system before {app} called?"],
@@ -535,7 +535,9 @@ def _context(rng: random.Random, app: App, family: list[App], referable: list[Ap
             )
         )
     ownership = [say(a) for a in ("team", "product_owner", "contact", "architect", "ops_team")]
-    ownership.append(_mention(rng, sibling, app, "The same team also runs {other}", "Not to be confused with {other}"))
+    ownership.append(
+        _mention(rng, sibling, app, "The same team also builds {other}", "Not to be confused with {other}")
+    )
     if len(siblings) > 1:  # a big family: the reader must tell three names apart
         second = rng.choice([a for a in siblings if a is not sibling])
         operations_mention = _mention(rng, second, app, "Its sister application is {other}", "Compare {other}")
