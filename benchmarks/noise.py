@@ -40,6 +40,15 @@ def experiments_of_head(project: Path) -> tuple[dict, dict[str, dict]]:
         check=True,
     )
     head = json.loads(shown.stdout)[0]
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, capture_output=True, text=True, check=True)
+    if head["rev"] != commit.stdout.strip():
+        # A `dvc exp run` in the workspace that was stopped leaves its baseline in refs/exps/exec/ (and HEAD
+        # detached); `dvc exp show` then describes that commit, and its experiments are not this commit's.
+        sys.exit(
+            f"error: `dvc exp show` describes commit {head['rev'][:7]}, not HEAD {commit.stdout[:7]}: a stopped "
+            "`dvc exp run` left refs/exps/exec/*; check out your branch and delete them "
+            "(git update-ref -d refs/exps/exec/EXEC_BASELINE, and EXEC_HEAD and EXEC_MERGE)"
+        )
     return head, {experiment["revs"][0]["name"]: experiment["revs"][0] for experiment in head["experiments"] or []}
 
 
