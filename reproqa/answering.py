@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from reproqa.errors import UserError
-from reproqa.index import Index, load_encoder, scale
+from reproqa.index import Filter, Index, load_encoder, scale
 from reproqa.models import resolve_precision
 from reproqa.params import EvaluateParams
 from reproqa.reader import Reader
@@ -65,8 +65,12 @@ class Answerer:
         encoder = load_encoder(retriever, precision) if params.retriever != "bm25" else None
         return cls(Index.load(index, encoder, params.batch_size), Reader(reader, precision, params.batch_size), params)
 
-    def answer(self, questions: list[str], top_k: int | None = None) -> list[Answer]:
-        ids, scores = self.index.search(questions, top_k or self.params.top_k, self.params.retriever)
+    def answer(
+        self, questions: list[str], top_k: int | None = None, filters: list[Filter | None] | None = None
+    ) -> list[Answer]:
+        """`filters`: one per question (reproqa.index.Filter; None: the whole corpus), such as
+        [{"title": ["Acme privacy policy"]}] for a question about that document only."""
+        ids, scores = self.index.search(questions, top_k or self.params.top_k, self.params.retriever, filters)
         retrieved = [[int(i) for i in row if i >= 0] for row in ids]
         readings = self.reader.read(questions, [[self.index.contexts[i] for i in row] for row in retrieved])
         return [

@@ -4,6 +4,7 @@
 
     reproqa ask "what is the name of the application with system id 12345?"
     reproqa ask --json --top-k 5 "who owns atlas billing hub?"
+    reproqa ask --filter title="Acme privacy policy" "do you share my information with others?"
     reproqa ask                      # interactive: one question per line, an empty line or Ctrl-D ends
 
 `reproqa experiments [dvc exp show options]` and `reproqa report [--base main]`: what a team reviews
@@ -49,8 +50,25 @@ def questions(args: argparse.Namespace):
             return
 
 
+def parse_filter(pairs: list[str]) -> dict[str, list[str]] | None:
+    """--filter FIELD=VALUE options as a filter (reproqa.index.Filter); a field given twice keeps either value.
+
+    >>> parse_filter(["title=Acme", "source=faq", "title=Globex"])
+    {'title': ['Acme', 'Globex'], 'source': ['faq']}
+    """
+    where: dict[str, list[str]] = {}
+    for pair in pairs:
+        field, equals, value = pair.partition("=")
+        if not equals or not field:
+            raise UserError(f"--filter {pair!r}: expected FIELD=VALUE, such as title=Acme")
+        where.setdefault(field, []).append(value)
+    return where or None
+
+
 def ask(args: argparse.Namespace) -> None:
     from reproqa.answering import Answerer  # loads torch: only once a command needs it
+
+    where = parse_filter(args.filter)
 
     answerer = Answerer.load(
         args.project / INDEX,
@@ -58,9 +76,11 @@ def ask(args: argparse.Namespace) -> None:
         args.project / READER,
         load_params("evaluate", args.project / "params.yaml"),
     )
+    if where:
+        answerer.index.matching(where)  # an unknown field, or no context kept: said before the first question
     for question in questions(args):
         start = time.perf_counter()
-        answer = answerer.answer([question], args.top_k)[0]
+        answer = answerer.answer([question], args.top_k, [where])[0]
         print(show(answer, time.perf_counter() - start, args.json), flush=True)
 
 
@@ -75,6 +95,13 @@ def main(argv: list[str] | None = None) -> None:
     ask_parser.add_argument("question", nargs="?", help="without one: read questions from the terminal or stdin")
     ask_parser.add_argument("--top-k", type=int, default=None, help="contexts to read (default: evaluate.top_k)")
     ask_parser.add_argument("--json", action="store_true", help="one JSON object per answer")
+    ask_parser.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="answer only from contexts whose title or source is VALUE (repeatable: a field twice keeps either)",
+    )
     commands.add_parser(
         "experiments",
         parents=[project],

@@ -3,10 +3,15 @@
 Stage index builds it; stage evaluate_retriever, stage evaluate and `reproqa ask` search it through
 `Index.search`, one code path (the retriever table encodes questions in float32, `ask` in evaluate.precision).
 A ranking is a pair of (n_questions, k) arrays: context ids (positions in the corpus), best first, and their
-scores.
+scores; where fewer than k contexts were found (a filter matched fewer), the rest is -1 with score 0.
+
+A search can be filtered, one filter per question, as search engines and Haystack do: {field: [values]} keeps
+the contexts whose field (FILTER_FIELDS: the document title, the ingest source) is one of the values, for every
+field named. A question such as "do you share my information?" makes sense within one website's policy only:
+the user knows which, the text does not.
 
     models/index/
-        contexts.parquet   context_id, title, context: every distinct context of all splits, sorted
+        contexts.parquet   context_id, title, source, context: every distinct context of all splits, sorted
         dense.faiss        the retriever's unit-length context embeddings; exact inner product = cosine
         bm25/              a bm25s index of the same contexts
         index.json         the search settings (params index.fusion), so every searcher fuses alike
@@ -29,17 +34,21 @@ from reproqa.params import Fusion
 from reproqa.records import DIGITS, read_rows, write_json
 
 CONTEXTS, DENSE, SPARSE, SETTINGS = "contexts.parquet", "dense.faiss", "bm25", "index.json"
+FILTER_FIELDS = ("title", "source")  # what a filter can name: a context's document title, its ingest source
+
+Filter = dict[str, list[str | None]]  # field -> the values kept; None matches a context without that field
 
 
-def corpus(split_paths: list[Path]) -> tuple[list[str], list[str]]:
-    """(contexts, titles): every distinct context of the splits, sorted, so that context ids do not depend
-    on row order; each with the title it first appears under (split keeps an article in one split)."""
-    titles: dict[str, str] = {}
+def corpus(split_paths: list[Path]) -> tuple[list[str], list[str | None], list[str]]:
+    """(contexts, titles, sources): every distinct context of the splits, sorted, so that context ids do not
+    depend on row order; each with the title and source it first appears under (split keeps an article in one
+    split)."""
+    first: dict[str, tuple[str | None, str]] = {}
     for path in split_paths:
-        for row in read_rows(path, ["title", "context"]):
-            titles.setdefault(row["context"], row["title"])
-    contexts = sorted(titles)
-    return contexts, [titles[c] for c in contexts]
+        for row in read_rows(path, ["title", "source", "context"]):
+            first.setdefault(row["context"], (row["title"], row["source"]))
+    contexts = sorted(first)
+    return contexts, [first[c][0] for c in contexts], [first[c][1] for c in contexts]
 
 
 def load_encoder(folder: str | Path, precision: str) -> SentenceTransformer:
@@ -117,30 +126,39 @@ class BM25:
     def load(cls, folder: Path) -> "BM25":
         return cls(index=bm25s.BM25.load(str(folder)))
 
-    def search(self, questions: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, questions: list[str], k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The top k of all texts, or of the `allowed` ids (sorted; k at most their number)."""
         tokens = bm25s.tokenize(questions, stopwords="en", show_progress=False, return_ids=False)  # index vocab
-        ids, scores = self.index.retrieve(tokens, k=min(k, self.size), show_progress=False, n_threads=0)
-        return np.asarray(ids), np.asarray(scores)
+        if allowed is None:
+            ids, scores = self.index.retrieve(tokens, k=min(k, self.size), show_progress=False, n_threads=0)
+            return np.asarray(ids), np.asarray(scores)
+        # bm25s's weight_mask would still rank masked texts (score 0) among the allowed ones that score 0
+        scores = np.stack([self.index.get_scores_from_ids(self.index.get_tokens_ids(q))[allowed] for q in tokens])
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]  # ties: the smaller id, as `fuse` breaks them
+        return allowed[order], np.take_along_axis(scores, order, axis=1)
 
 
 class Index:
-    """The corpus (context i has id i), its dense embeddings in faiss and its BM25 index, searched as the
-    fusion settings say. `encoder` embeds the questions, `batch_size` at a time (None: BM25 only); `dim`: a
-    Matryoshka size both sides are cut to (None: the full embedding)."""
+    """The corpus (context i has id i) with each context's title and source, its dense embeddings in faiss and
+    its BM25 index, searched as the fusion settings say. `encoder` embeds the questions, `batch_size` at a time
+    (None: BM25 only); `dim`: a Matryoshka size both sides are cut to (None: the full embedding)."""
 
     def __init__(
         self,
         contexts: list[str],
-        titles: list[str],
+        titles: list[str | None],
         dense: faiss.Index,
         bm25: BM25 | None,
         fusion: Fusion,
         encoder: SentenceTransformer | None,
         batch_size: int,
         dim: int | None = None,
+        sources: list[str | None] | None = None,
     ):
         self.contexts, self.titles, self.dense, self.bm25, self.fusion = contexts, titles, dense, bm25, fusion
         self.encoder, self.batch_size, self.dim = encoder, batch_size, dim
+        self.sources = sources if sources is not None else [None] * len(contexts)
+        self.fields = {"title": self.titles, "source": self.sources}  # FILTER_FIELDS
 
     @classmethod
     def build(
@@ -151,18 +169,27 @@ class Index:
         batch_size: int,
         fusion: Fusion,
         bm25: bool = True,
+        sources: list[str | None] | None = None,
     ) -> "Index":
         """Embeds every context with `encoder` for exact cosine search, and indexes them for BM25 unless
         bm25=False (an index searched only by `dense`, such as the base model's in evaluate_retriever)."""
         embeddings = encode(encoder, contexts, batch_size)
         dense = faiss.IndexFlatIP(embeddings.shape[1])
         dense.add(embeddings)
-        return cls(contexts, titles, dense, BM25(contexts) if bm25 else None, fusion, encoder, batch_size)
+        bm25_index = BM25(contexts) if bm25 else None
+        return cls(contexts, titles, dense, bm25_index, fusion, encoder, batch_size, sources=sources)
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         pq.write_table(
-            pa.table({"context_id": np.arange(len(self.contexts)), "title": self.titles, "context": self.contexts}),
+            pa.table(
+                {
+                    "context_id": np.arange(len(self.contexts)),
+                    "title": pa.array(self.titles, pa.string()),
+                    "source": pa.array(self.sources, pa.string()),
+                    "context": self.contexts,
+                }
+            ),
             folder / CONTEXTS,
         )
         faiss.write_index(self.dense, str(folder / DENSE))
@@ -175,6 +202,8 @@ class Index:
         if not (folder / SETTINGS).exists():
             raise UserError(f"{folder}: no search index here; run `dvc repro` (or `dvc pull`) first")
         table = pq.read_table(folder / CONTEXTS)
+        if "source" not in table.column_names:
+            raise UserError(f"{folder}: built by an older reproqa (no source column); run `dvc repro index`")
         fusion = Fusion.model_validate(json.loads((folder / SETTINGS).read_text())["fusion"])
         return cls(
             table["context"].to_pylist(),
@@ -184,6 +213,7 @@ class Index:
             fusion,
             encoder,
             batch_size,
+            sources=table["source"].to_pylist(),  # checked above
         )
 
     def ids_of(self, contexts: list[str]) -> np.ndarray:
@@ -196,29 +226,67 @@ class Index:
         embeddings = truncate(self.dense.reconstruct_n(0, self.dense.ntotal), dim).astype(np.float32)
         dense = faiss.IndexFlatIP(dim)
         dense.add(embeddings)
-        return Index(self.contexts, self.titles, dense, self.bm25, self.fusion, self.encoder, self.batch_size, dim)
+        return Index(
+            self.contexts, self.titles, dense, self.bm25, self.fusion, self.encoder, self.batch_size, dim, self.sources
+        )
 
-    def search(self, questions: list[str], k: int, method: str) -> tuple[np.ndarray, np.ndarray]:
-        """The top k contexts of each question by `method` (dense, bm25 or hybrid), as a ranking. A hybrid
-        search fuses each ranking to depth max(k, fusion.candidates)."""
+    def matching(self, where: Filter) -> np.ndarray:
+        """The ids of the contexts a filter keeps, sorted; an unknown field, or a filter that keeps no context,
+        is an error that says what there is."""
+        for field, values in where.items():
+            if field not in FILTER_FIELDS:
+                raise UserError(f"unknown filter field {field!r}: a filter names {' or '.join(FILTER_FIELDS)}")
+            if not isinstance(values, list):
+                raise UserError(f"filter field {field!r}: expected a list of values, got {values!r}")
+        kept = [i for i in range(len(self.contexts)) if all(self.fields[f][i] in v for f, v in where.items())]
+        if not kept:
+            shown = ", ".join(f"{field} in {values}" for field, values in where.items())
+            raise UserError(f"no context matches the filter {shown}")
+        return np.array(kept, dtype=np.int64)
+
+    def search(
+        self, questions: list[str], k: int, method: str, filters: list[Filter | None] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The top k contexts of each question by `method` (dense, bm25 or hybrid), as a ranking, among the
+        contexts its filter keeps (`filters`: one per question, None for the whole corpus). A hybrid search
+        fuses each ranking to depth max(k, fusion.candidates)."""
         if method in ("dense", "hybrid") and self.encoder is None or method in ("bm25", "hybrid") and self.bm25 is None:
             raise ValueError(f"this index was loaded or built without what a {method} search needs")
         k = min(k, len(self.contexts))
-        depth = max(k, self.fusion.candidates) if method == "hybrid" else k
-        depth = min(depth, len(self.contexts))
+        if filters is not None and (not isinstance(filters, list) or len(filters) != len(questions)):
+            raise ValueError(f"filters: expected a list of {len(questions)} (one per question), got {filters!r}")
+        if filters is None or all(where is None for where in filters):
+            return self._search(questions, k, method, None)
+        groups: dict[str, list[int]] = {}  # the questions of each distinct filter, searched together
+        for i, where in enumerate(filters):
+            groups.setdefault(json.dumps(where, sort_keys=True), []).append(i)
+        ids, scores = np.full((len(questions), k), -1, dtype=np.int64), np.zeros((len(questions), k))
+        for key, members in groups.items():
+            where = json.loads(key)
+            found = self._search(
+                [questions[i] for i in members], k, method, None if where is None else self.matching(where)
+            )
+            ids[members, : found[0].shape[1]], scores[members, : found[0].shape[1]] = found
+        return ids, scores
+
+    def _search(self, questions: list[str], k: int, method: str, allowed: np.ndarray | None):
+        """search() among all contexts, or among the `allowed` ids (sorted)."""
+        size = len(self.contexts) if allowed is None else len(allowed)
+        depth = min(max(k, self.fusion.candidates) if method == "hybrid" else k, size)
         if method in ("dense", "hybrid"):
             embeddings = encode(self.encoder, questions, self.batch_size)
             if self.dim is not None:
                 embeddings = truncate(embeddings, self.dim).astype(np.float32)
-            scores, ids = self.dense.search(embeddings, depth)
+            among = None if allowed is None else faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+            scores, ids = self.dense.search(embeddings, depth, params=among)
             dense = (ids, scores)
         if method in ("bm25", "hybrid"):
-            sparse = self.bm25.search(questions, depth)
+            sparse = self.bm25.search(questions, depth, allowed)
         if method == "dense":
             return dense
         if method == "bm25":
             return sparse
-        return fuse(sparse, dense, self.fusion, k)
+        return fuse(sparse, dense, self.fusion, min(k, size))
 
 
 def ranking_metrics(ids: np.ndarray, relevant: np.ndarray, ndcg_at: int, recall_at: list[int]) -> dict[str, float]:

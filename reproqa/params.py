@@ -235,6 +235,7 @@ class EvaluateParams(Section):
     ndcg_at: int = Field(ge=1, le=10000)  # NDCG@k of the gold context, in the headline metrics
     batch_size: int = Field(ge=1)  # questions encoded, and windows read, per batch
     precision: Literal["auto", "float32", "bfloat16"]  # of the question encoder and the reader at answer time
+    scope: Literal["title", "source"] | None  # also answer each test question within its gold context's document
 
 
 SECTIONS: dict[str, type[Section]] = {

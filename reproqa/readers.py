@@ -4,7 +4,8 @@ Every raw record yields exactly one `Read`: a row, or a problem (reason code + w
 path, and field) for the quarantine. Only a file that cannot be read at all raises UserError.
 
 Formats:
-- seed_jsonl: one JSON object per line, {"query", "context", "answer"}; answer null or "" = unanswerable.
+- seed_jsonl: one JSON object per line, {"query", "context", "answer"} and an optional "title" (the document);
+  answer null or "" = unanswerable.
 - squad_json: SQuAD v1.1 / v2.0 (data -> paragraphs -> qas; is_impossible; several gold answers).
 - hf_dataset: a Hugging Face dataset with SQuAD columns (question, context, answers{text, answer_start},
   optional id/title), from the Hub (hub_id) or a local save_to_disk folder or json/jsonl/parquet/csv file.
@@ -89,7 +90,11 @@ def _seed_jsonl(source: Source, folder: Path) -> Iterator[Read]:
             if answer is not None and not isinstance(answer, str):
                 yield Read(row, "wrong_type", f"{origin}: field 'answer' must be a string or null, got {answer!r}")
                 continue
-            row["title"] = record.get("title") if isinstance(record.get("title"), str) else None
+            title = record.get("title")  # optional: the document, for filtered search (`reproqa ask --filter`)
+            if title is not None and not isinstance(title, str):
+                yield Read(row, "wrong_type", f"{origin}: field 'title' must be a string or null, got {title!r}")
+                continue
+            row["title"] = title
             answers = [{"text": answer, "answer_start": None}] if answer and answer.strip() else []
             yield _verified(row, record["query"], record["context"], answers, not answers, origin, "query")
 

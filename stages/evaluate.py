@@ -3,7 +3,9 @@
 Integrated: each question answered from the whole corpus, exactly as `reproqa ask` answers it (search the
 index, read evaluate.top_k contexts, combine the scores; reproqa/answering.py says how). Isolated: the reader
 alone, on the gold context. Retrieval: NDCG@k and Recall@k of the gold context for the answerable questions.
-Writes the headline numbers (integrated and isolated: EM, F1, F1 of the answerable and of the unanswerable
+Scoped (with evaluate.scope): each question answered again among the contexts that share its gold context's
+title (or source), as `reproqa ask --filter title=...` answers a user who names the document.
+Writes the headline numbers (integrated, isolated and scoped: EM, F1, F1 of the answerable and of the unanswerable
 questions, and a bootstrap 95% confidence interval of F1 over the test questions), plots (Recall@k over k, F1 by
 question type and by answer length) and every question's predictions, so a person can read the errors.
 """
@@ -31,7 +33,8 @@ parser.add_argument("--plots", type=Path, required=True)
 args = parser.parse_args()
 params = load_params("evaluate")
 
-# 1. Answer every test question from the corpus (integrated) and from its gold context (isolated)
+# 1. Answer every test question from the corpus (integrated), from its gold context (isolated) and, with
+# evaluate.scope, from the contexts of its gold context's document (scoped)
 answerer = Answerer.load(args.index, args.retriever, args.reader, params)
 test = list(read_rows(args.test, ["id", "question", "context", "answers", "is_impossible"]))
 questions = [row["question"] for row in test]
@@ -39,12 +42,20 @@ golds = [[answer["text"] for answer in row["answers"]] for row in test]
 integrated = answerer.answer(questions)
 isolated = [reading[0][0] for reading in answerer.reader.read(questions, [[row["context"]] for row in test])]
 
-# 2. Where the gold context ranks, for the answerable questions
 gold_ids = answerer.index.ids_of([row["context"] for row in test])
+if params.scope:  # the filter a user who names the gold context's document gives
+    scopes = [{params.scope: [answerer.index.fields[params.scope][gold]]} for gold in gold_ids.tolist()]
+    scoped = answerer.answer(questions, filters=scopes)
+
+# 2. Where the gold context ranks, for the answerable questions (and within their scope)
 answerable = [i for i, row in enumerate(test) if not row["is_impossible"]]
 cutoffs = sorted(set(params.recall_at) | {params.top_k})
-ranked = answerer.index.search([questions[i] for i in answerable], max(params.ndcg_at, *cutoffs), params.retriever)[0]
+asked, depth = [questions[i] for i in answerable], max(params.ndcg_at, *cutoffs)
+ranked = answerer.index.search(asked, depth, params.retriever)[0]
 retrieval = ranking_metrics(ranked, gold_ids[answerable], params.ndcg_at, cutoffs)
+if params.scope:
+    ranked = answerer.index.search(asked, depth, params.retriever, [scopes[i] for i in answerable])[0]
+    scoped_retrieval = ranking_metrics(ranked, gold_ids[answerable], params.ndcg_at, cutoffs)
 
 # 3. One row per question, the headline numbers and the plots
 rows = []
@@ -69,13 +80,20 @@ for row, gold, gold_id, answer, alone in zip(test, golds, gold_ids.tolist(), int
             "retrieval_scores": answer.retrieval_scores,
         }
     )
+if params.scope:
+    for row, answer in zip(rows, scoped):
+        row |= {"scoped": answer.text, "scoped_f1": qa_scores([answer.text], [row["gold"]])["f1"]}
 args.predictions.mkdir(parents=True, exist_ok=True)
 (args.predictions / "predictions.jsonl").write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
-# Integrated and isolated: EM, F1, F1 of the answerable and of the unanswerable questions, and the bootstrap
-# interval of F1 over the test questions (how far F1 could move with other questions drawn for the test split).
+# Integrated, isolated (and scoped): EM, F1, F1 of the answerable and of the unanswerable questions, and the
+# bootstrap interval of F1 over the test questions (how far F1 could move with other questions drawn for the test
+# split).
+systems = {"integrated": [answer.text for answer in integrated], "isolated": isolated}
+if params.scope:
+    systems["scoped"] = [answer.text for answer in scoped]
 headline = {}
-for name, predictions in (("integrated", [answer.text for answer in integrated]), ("isolated", isolated)):
+for name, predictions in systems.items():
     scores = qa_scores(predictions, golds, digits=DIGITS)
     headline[name] = {"exact": scores["exact"], "f1": scores["f1"], "has_answer_f1": scores["HasAns_f1"]}
     if "NoAns_f1" in scores:  # a test split without unanswerable questions (SQuAD v1.1) has none
@@ -83,6 +101,8 @@ for name, predictions in (("integrated", [answer.text for answer in integrated])
     low, high = bootstrap_interval([row[f"{name}_f1"] for row in rows])
     headline[name]["f1_ci"] = {"low": round(low, DIGITS), "high": round(high, DIGITS)}
 ndcg = f"ndcg@{params.ndcg_at}"
+if params.scope:
+    headline["scoped"] |= {ndcg: scoped_retrieval[ndcg], "recall@top_k": scoped_retrieval[f"recall@{params.top_k}"]}
 headline |= {
     "retriever": {ndcg: retrieval[ndcg], "recall@top_k": retrieval[f"recall@{params.top_k}"], "top_k": params.top_k},
     "data": {
@@ -106,4 +126,5 @@ print(
     f"(CI {headline['integrated']['f1_ci']['low']:.1f}-{headline['integrated']['f1_ci']['high']:.1f}), "
     f"isolated EM {headline['isolated']['exact']:.1f} F1 {headline['isolated']['f1']:.1f}, "
     f"Recall@{params.top_k} {headline['retriever']['recall@top_k']:.3f}"
+    + (f"; scoped by {params.scope}: F1 {headline['scoped']['f1']:.1f}" if params.scope else "")
 )

@@ -71,6 +71,7 @@ def tiny_profile(params: dict, model: Path) -> dict:
     # A random model scores every context alike: no negative would pass a 5% margin.
     params["train_retriever"]["hard_negatives"] |= {"range_max": 10, "relative_margin": 0.0}
     params["evaluate_retriever"] |= {"batch_size": 16}
+    params["evaluate"] |= {"scope": "source"}  # the scoped path too (one source: the whole corpus)
     params["train"] |= {
         "base_model": str(model.parent / "bert"),
         "max_seq_length": 64,

@@ -21,17 +21,17 @@ from reproqa.reader import qa_scores
 def test_headline_metrics_match_the_splits_and_the_reader_on_gold_contexts(pipeline):
     root, _, _ = pipeline
     metrics = json.loads((root / "metrics/evaluate/metrics.json").read_text())
-    assert set(metrics) == {"integrated", "isolated", "retriever", "data"}
+    assert set(metrics) == {"integrated", "isolated", "scoped", "retriever", "data"}  # scoped: the tiny profile's
     rows = {
         split: pq.read_metadata(root / f"data/processed/{split}.parquet").num_rows
         for split in ("train", "validation", "test")
     }
     assert {k: metrics["data"][k] for k in rows} == rows
     rows = [json.loads(line) for line in (root / "results/evaluate/predictions.jsonl").read_text().splitlines()]
-    for name in ("integrated", "isolated"):  # the headline numbers score the predictions a person reads
+    for name in ("integrated", "isolated", "scoped"):  # the headline numbers score the predictions a person reads
         scores = qa_scores([row[name] for row in rows], [row["gold"] for row in rows], digits=4)
         low, high = bootstrap_interval([row[f"{name}_f1"] for row in rows])  # over these questions' F1
-        assert metrics[name] == {
+        assert {k: v for k, v in metrics[name].items() if k not in ("ndcg@10", "recall@top_k")} == {
             "exact": scores["exact"],
             "f1": scores["f1"],
             "has_answer_f1": scores["HasAns_f1"],
@@ -161,6 +161,37 @@ def test_ask_answers_from_the_corpus_as_json_and_from_stdin(pipeline):
     assert lines[0]["retrieved"][:2] == answer["retrieved"]  # evaluate.top_k (3) contexts, the same ranking
 
 
+def test_scoped_to_the_one_source_of_the_sample_the_answers_are_the_integrated_ones(pipeline):
+    """The tiny profile sets evaluate.scope: source, and the sample has one source: each question's scope is the
+    whole corpus, so the filtered search must answer exactly as the unfiltered one."""
+    root, _, _ = pipeline
+    metrics = json.loads((root / "metrics/evaluate/metrics.json").read_text())
+    scoped = dict(metrics["scoped"])
+    assert (scoped.pop("ndcg@10"), scoped.pop("recall@top_k")) == (
+        metrics["retriever"]["ndcg@10"],
+        metrics["retriever"]["recall@top_k"],
+    )
+    assert scoped == metrics["integrated"]
+    rows = [json.loads(line) for line in (root / "results/evaluate/predictions.jsonl").read_text().splitlines()]
+    assert [row["scoped"] for row in rows] == [row["integrated"] for row in rows]
+
+
+def test_ask_answers_within_a_filter_and_names_what_is_wrong_with_one(pipeline):
+    root, _, _ = pipeline
+    question = pq.read_table(root / "data/processed/test.parquet")["question"][0].as_py()
+    ask = [str(BIN / "reproqa"), "ask", "--json"]
+    whole = json.loads(run([*ask, question], root).stdout)
+    within = json.loads(run([*ask, "--filter", "source=app_inventory", question], root).stdout)
+    assert (within["text"], within["retrieved"]) == (whole["text"], whole["retrieved"])
+    for option, message in (
+        ("author=me", "unknown filter field 'author': a filter names title or source"),
+        ("source=elsewhere", "no context matches the filter source in ['elsewhere']"),
+        ("title", "--filter 'title': expected FIELD=VALUE"),
+    ):
+        result = run([*ask, "--filter", option, question], root, check=False)
+        assert result.returncode != 0 and f"reproqa: {message}" in result.stderr, option
+
+
 def test_ask_without_a_trained_pipeline_says_what_to_run(pipeline, tmp_path):
     root, _, _ = pipeline
     (tmp_path / "params.yaml").write_text((root / "params.yaml").read_text())
@@ -175,7 +206,7 @@ class Given:
         self.contexts, self.titles = [f"context {i}" for i in range(3)], ["t0", "t1", "t2"]
         self.retrieval_scores, self.readings = retrieval_scores, readings
 
-    def search(self, questions, k, method):
+    def search(self, questions, k, method, filters=None):
         return np.array([[0, 1, 2]]), np.array([self.retrieval_scores])
 
     def read(self, questions, contexts):
@@ -194,6 +225,7 @@ def combine(readings, retrieval_scores, weight):
             "ndcg_at": 10,
             "batch_size": 1,
             "precision": "float32",
+            "scope": None,
         }
     )
     given = Given(retrieval_scores, readings)

@@ -73,6 +73,8 @@ def test_seed_jsonl_bad_lines_are_quarantined_with_line_and_field(tmp_path):
         json.dumps(good | {"answer": None}),
         json.dumps(good | {"context": "   "}),
         "[1, 2]",
+        json.dumps(good | {"title": ["Atlas"]}),
+        json.dumps(good | {"title": "Atlas Billing Hub"}),
     ]
     reads = read(tmp_path, "raw.jsonl", "\n".join(lines) + "\n", "seed_jsonl")
     assert [(r.reason, r.detail.split(": ")[0]) for r in reads] == [
@@ -84,8 +86,12 @@ def test_seed_jsonl_bad_lines_are_quarantined_with_line_and_field(tmp_path):
         (None, ""),
         ("empty_context", "raw.jsonl:8"),
         ("not_an_object", "raw.jsonl:9"),
+        ("wrong_type", "raw.jsonl:10"),
+        (None, ""),
     ]
     assert "field 'context' is missing" in reads[2].detail and "field 'query'" in reads[3].detail
+    assert "field 'title' must be a string or null" in reads[8].detail
+    assert (reads[0].row["title"], reads[9].row["title"]) == (None, "Atlas Billing Hub")
     assert reads[0].row["answers"] == [{"text": "Payments Platform", "answer_start": 52}]
     assert reads[5].row["is_impossible"] and reads[5].row["answers"] == []
 

@@ -14,6 +14,7 @@ from datasets import Dataset
 from sentence_transformers import SentenceTransformer
 
 from conftest import run
+from reproqa.errors import UserError
 from reproqa.index import Index, fuse, ranking_metrics, scale, truncate
 from reproqa.params import Fusion, HardNegatives
 from reproqa.retriever import with_hard_negatives
@@ -108,6 +109,49 @@ def test_the_index_searches_dense_bm25_and_hybrid_and_round_trips(tmp_path):
     for method in ("dense", "bm25", "hybrid"):
         for got, expected in zip(loaded.search(questions, 3, method), index.search(questions, 3, method)):
             np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+def test_a_filtered_search_ranks_the_contexts_it_keeps_as_the_whole_corpus_ranks_them(tmp_path):
+    """A filter never returns a context outside it; within it, dense and BM25 keep the scores and the order of
+    the unfiltered search, and each question has its own filter (None: the whole corpus)."""
+    words = ["privacy", "share", "data", "cookies", "partners", "delete", "account", "email"]
+    rng = np.random.default_rng(0)
+    corpus = [" ".join(rng.choice(words, size=6)) + f" policy {i}" for i in range(9)]
+    titles = ["acme", "acme", "acme", "globex", "globex", "globex", "initech", "initech", None]
+    sources = ["web", "faq", "web", "web", "web", "faq", "faq", "faq", "web"]
+    questions = ["do you share my data with partners?", "can I delete my account?", "what cookies do you use?"]
+    vectors = {text: rng.normal(size=4).tolist() for text in corpus + questions}
+    fusion = Fusion(method="rrf", rrf_k=60, dense_weight=0.5, candidates=9)
+    index = Index.build(corpus, titles, Embeddings(vectors), batch_size=4, fusion=fusion, sources=sources)
+    filters = [{"title": ["globex"]}, None, {"title": ["acme", "initech"], "source": ["faq"]}]
+    kept = [{3, 4, 5}, set(range(9)), {1, 6, 7}]
+    for method in ("dense", "bm25", "hybrid"):
+        ids, scores = index.search(questions, 5, method, filters)
+        assert ids.shape == scores.shape == (3, 5)
+        np.testing.assert_array_equal(ids[1], index.search(questions[1:2], 5, method)[0][0])  # no filter
+        whole = index.search(questions, 9, method)
+        for question, keep in enumerate(kept):
+            found = [i for i in ids[question].tolist() if i >= 0]
+            assert set(found) <= keep and len(found) == min(5, len(keep)), method
+            assert ids[question, len(found) :].tolist() == [-1] * (5 - len(found))  # fewer kept than asked for
+            if method != "hybrid":  # fusion ranks the filtered rankings, not the whole one: no reference here
+                reference = dict(zip(whole[0][question].tolist(), whole[1][question].tolist()))
+                expected = sorted((reference[c] for c in keep), reverse=True)[: len(found)]
+                np.testing.assert_allclose(scores[question, : len(found)], expected, rtol=1e-6)
+                np.testing.assert_allclose([reference[c] for c in found], expected, rtol=1e-6)
+    index.save(tmp_path / "index")
+    loaded = Index.load(tmp_path / "index", Embeddings(vectors), batch_size=4)
+    assert (loaded.titles, loaded.sources) == (titles, sources)
+    for got, expected in zip(
+        loaded.search(questions, 5, "hybrid", filters), index.search(questions, 5, "hybrid", filters)
+    ):
+        np.testing.assert_allclose(got, expected, rtol=1e-6)
+    with pytest.raises(ValueError, match="filters: expected a list of 3"):
+        index.search(questions, 3, "dense", [None])
+    with pytest.raises(UserError, match="unknown filter field 'author': a filter names title or source"):
+        index.search(questions[:1], 3, "dense", [{"author": ["me"]}])
+    with pytest.raises(UserError, match=r"no context matches the filter title in \['hooli'\]"):
+        index.search(questions[:1], 3, "bm25", [{"title": ["hooli"]}])
 
 
 def test_truncation_keeps_unit_length():
