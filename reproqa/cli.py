@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> None:
         action="append",
         default=[],
         metavar="FIELD=VALUE",
-        help="answer only from contexts whose title or source is VALUE (repeatable: a field twice keeps either)",
+        help="answer only from contexts whose FIELD (title or source) is VALUE; repeatable: a field given twice "
+        "keeps either value, two fields must both match",
     )
     commands.add_parser(
         "experiments",

@@ -159,12 +159,13 @@ class Index:
         self.encoder, self.batch_size, self.dim = encoder, batch_size, dim
         self.sources = sources if sources is not None else [None] * len(contexts)
         self.fields = {"title": self.titles, "source": self.sources}  # FILTER_FIELDS
+        self._by_value: dict[str, dict[str | None, np.ndarray]] = {}  # see _ids_by_value
 
     @classmethod
     def build(
         cls,
         contexts: list[str],
-        titles: list[str],
+        titles: list[str | None],
         encoder: SentenceTransformer,
         batch_size: int,
         fusion: Fusion,
@@ -236,13 +237,28 @@ class Index:
         for field, values in where.items():
             if field not in FILTER_FIELDS:
                 raise UserError(f"unknown filter field {field!r}: a filter names {' or '.join(FILTER_FIELDS)}")
-            if not isinstance(values, list):
-                raise UserError(f"filter field {field!r}: expected a list of values, got {values!r}")
-        kept = [i for i in range(len(self.contexts)) if all(self.fields[f][i] in v for f, v in where.items())]
-        if not kept:
+            if not isinstance(values, list) or not all(value is None or isinstance(value, str) for value in values):
+                raise UserError(f"filter field {field!r}: expected a list of strings (or null), got {values!r}")
+        kept = np.arange(len(self.contexts))
+        for field, values in where.items():
+            ids_of_value = self._ids_by_value(field)
+            in_field = [ids_of_value[value] for value in values if value in ids_of_value]
+            kept = np.intersect1d(kept, np.concatenate(in_field) if in_field else [])
+        if not len(kept):
             shown = ", ".join(f"{field} in {values}" for field, values in where.items())
             raise UserError(f"no context matches the filter {shown}")
-        return np.array(kept, dtype=np.int64)
+        return kept.astype(np.int64)
+
+    def _ids_by_value(self, field: str) -> dict[str | None, np.ndarray]:
+        """{value: the sorted ids of the contexts with that value} of one filter field, built once: evaluate
+        scoped to titles asks it once per document."""
+        cache = self._by_value
+        if field not in cache:
+            ids: dict[str | None, list[int]] = {}
+            for i, value in enumerate(self.fields[field]):
+                ids.setdefault(value, []).append(i)
+            cache[field] = {value: np.array(found, dtype=np.int64) for value, found in ids.items()}
+        return cache[field]
 
     def search(
         self, questions: list[str], k: int, method: str, filters: list[Filter | None] | None = None

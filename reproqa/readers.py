@@ -90,11 +90,7 @@ def _seed_jsonl(source: Source, folder: Path) -> Iterator[Read]:
             if answer is not None and not isinstance(answer, str):
                 yield Read(row, "wrong_type", f"{origin}: field 'answer' must be a string or null, got {answer!r}")
                 continue
-            title = record.get("title")  # optional: the document, for filtered search (`reproqa ask --filter`)
-            if title is not None and not isinstance(title, str):
-                yield Read(row, "wrong_type", f"{origin}: field 'title' must be a string or null, got {title!r}")
-                continue
-            row["title"] = title
+            row["title"] = record.get("title")  # optional: the document, for filtered search (`reproqa ask --filter`)
             answers = [{"text": answer, "answer_start": None}] if answer and answer.strip() else []
             yield _verified(row, record["query"], record["context"], answers, not answers, origin, "query")
 
@@ -109,7 +105,7 @@ def _squad_json(source: Source, folder: Path) -> Iterator[Read]:
         raise UserError(f"{path}: expected an object with a 'data' list (SQuAD format)")
     for a, article in enumerate(document["data"]):
         _expect(isinstance(article, dict) and isinstance(article.get("paragraphs", []), list), path, f"data[{a}]")
-        title = article.get("title") if isinstance(article.get("title"), str) else None
+        title = article.get("title")
         for p, paragraph in enumerate(article.get("paragraphs", [])):
             where = f"data[{a}].paragraphs[{p}]"
             _expect(isinstance(paragraph, dict) and isinstance(paragraph.get("qas", []), list), path, where)
@@ -177,6 +173,12 @@ def _hf_dataset(source: Source, folder: Path) -> Iterator[Read]:
 
 def _verified(row, question, context, answers, impossible, origin, question_field) -> Read:
     """Fill the row, checking types and that every answer is found in the context at a verified offset."""
+    if row["title"] is not None and not isinstance(row["title"], str):  # the one metadata field of every format
+        return Read(
+            row | {"title": None},
+            "wrong_type",
+            f"{origin}: field 'title' must be a string or null, got {row['title']!r}",
+        )
     for field, value in ((question_field, question), ("context", context)):
         if not isinstance(value, str):
             return Read(row, "wrong_type", f"{origin}: field '{field}' must be a string, got {value!r}")

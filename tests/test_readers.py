@@ -56,6 +56,19 @@ def test_squad_v1_several_answers_are_verified_or_located(tmp_path):
     assert bad.detail.startswith("dev.json:data[0].paragraphs[0].qas[1]: answers[0].text '99999'")
 
 
+def test_a_title_that_is_not_a_string_quarantines_its_questions_in_every_format(tmp_path):
+    document = squad(False)
+    document["data"][0]["title"] = 2017
+    reads = read(tmp_path, "dev.json", json.dumps(document), "squad_json")
+    assert [r.reason for r in reads] == ["wrong_type", "wrong_type"]
+    assert reads[0].detail == "dev.json:data[0].paragraphs[0].qas[0]: field 'title' must be a string or null, got 2017"
+    rows = [{"question": "Who owns it?", "context": CONTEXT, "answers": {"text": ["Atlas"], "answer_start": [0]}}]
+    (tmp_path / "hf.jsonl").write_text("\n".join(json.dumps(row | {"title": 7}) for row in rows))
+    assert [r.reason for r in read_source(Source(name="h", format="hf_dataset", path="hf.jsonl"), tmp_path)] == [
+        "wrong_type"
+    ]
+
+
 def test_squad_v2_unanswerable(tmp_path):
     impossible = read(tmp_path, "dev.json", json.dumps(squad(True)), "squad_json")[2]
     assert impossible.reason is None and impossible.row["is_impossible"] and impossible.row["answers"] == []

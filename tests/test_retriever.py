@@ -139,6 +139,16 @@ def test_a_filtered_search_ranks_the_contexts_it_keeps_as_the_whole_corpus_ranks
                 expected = sorted((reference[c] for c in keep), reverse=True)[: len(found)]
                 np.testing.assert_allclose(scores[question, : len(found)], expected, rtol=1e-6)
                 np.testing.assert_allclose([reference[c] for c in found], expected, rtol=1e-6)
+    # questions that share a filter are searched together: interleaved, each gets what it gets when asked alone
+    asked = [questions[0], questions[2], questions[1], questions[1], questions[0], questions[2]]
+    mixed = [filters[0], filters[2], filters[0], None, filters[2], {"title": [None]}]  # None: a context without
+    for method in ("dense", "bm25", "hybrid"):
+        ids, scores = index.search(asked, 4, method, mixed)
+        for row, (question, where) in enumerate(zip(asked, mixed)):
+            alone = index.search([question], 4, method, [where])
+            np.testing.assert_array_equal(ids[row], alone[0][0])
+            np.testing.assert_allclose(scores[row], alone[1][0], rtol=1e-6)
+        assert ids[5].tolist() == [8, -1, -1, -1], method
     index.save(tmp_path / "index")
     loaded = Index.load(tmp_path / "index", Embeddings(vectors), batch_size=4)
     assert (loaded.titles, loaded.sources) == (titles, sources)
@@ -150,6 +160,8 @@ def test_a_filtered_search_ranks_the_contexts_it_keeps_as_the_whole_corpus_ranks
         index.search(questions, 3, "dense", [None])
     with pytest.raises(UserError, match="unknown filter field 'author': a filter names title or source"):
         index.search(questions[:1], 3, "dense", [{"author": ["me"]}])
+    with pytest.raises(UserError, match=r"filter field 'title': expected a list of strings \(or null\), got 'acme'"):
+        index.search(questions[:1], 3, "dense", [{"title": "acme"}])
     with pytest.raises(UserError, match=r"no context matches the filter title in \['hooli'\]"):
         index.search(questions[:1], 3, "bm25", [{"title": ["hooli"]}])
 
