@@ -188,6 +188,7 @@ class TrainParams(Section):
     early_stopping_patience: int | None = Field(ge=1)
     max_train_examples: int | None = Field(ge=1)  # null: all; a number: a seeded subset (quick CPU runs)
     distractors: int = Field(ge=0, le=20)  # per question: other contexts BM25 finds for it, trained as "no answer"
+    no_answer_weight: float = Field(gt=0, le=1)  # loss weight of windows labelled "no answer" (reader.SpanTrainer)
     allow_unanswerable: bool  # SQuAD v2 post-processing: predict "" when the null score wins
     # "" when the null score beats the best span by more than this; "validation": the threshold that maximises
     # validation F1, chosen by stage train and saved with the model (the official SQuAD v2 evaluation's best_f1_thresh)

@@ -73,7 +73,18 @@ class SpanTrainer(Trainer):
       batched with it (measured: 4.885 vs 4.872 for the same 16 windows in one batch or two);
     - evaluation and prediction batches keep the dataset's order: post-processing needs the logits in window
       order, and transformers 5 length-groups evaluation batches too under group_by_length.
+
+    `no_answer_weight` scales the loss of the windows labelled "no answer" (at CLS): unanswerable questions,
+    distractors and the windows of a long context that miss the answer. At 1 the loss is run_qa.py's mean.
+    Below 1, a random QA head no longer finds "CLS everywhere" the cheapest minimum, where it stayed on SQuAD
+    v2 data and with distractors (BENCHMARKS.md); the null threshold chosen on validation recalibrates "no
+    answer" afterwards. Each window's loss is scaled, not renormalised, so the loss of a batch stays the mean
+    of its windows' and splitting a batch over processes (DDP) changes nothing.
     """
+
+    def __init__(self, *args, no_answer_weight: float = 1.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.no_answer_weight = no_answer_weight
 
     def _get_train_sampler(self, train_dataset=None):
         dataset = train_dataset if train_dataset is not None else self.train_dataset
@@ -93,13 +104,17 @@ class SpanTrainer(Trainer):
         starts, ends = inputs.pop("start_positions"), inputs.pop("end_positions")
         outputs = model(**inputs)
         padding = inputs["attention_mask"] == 0
-        loss = (
+        per_window = (
             sum(
-                cross_entropy(logits.masked_fill(padding, torch.finfo(logits.dtype).min), positions)
+                cross_entropy(logits.masked_fill(padding, torch.finfo(logits.dtype).min), positions, reduction="none")
                 for logits, positions in ((outputs.start_logits, starts), (outputs.end_logits, ends))
             )
             / 2
         )
+        if self.no_answer_weight != 1.0:  # a window labelled at its CLS token is a "no answer" window
+            cls = (inputs["input_ids"] == self.processing_class.cls_token_id).int().argmax(dim=1)
+            per_window = torch.where(starts == cls, self.no_answer_weight, 1.0) * per_window
+        loss = per_window.mean()
         return (loss, outputs) if return_outputs else loss
 
 

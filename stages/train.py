@@ -88,6 +88,7 @@ trainer = ReaderTrainer(
     eval_set=validation,
     settings=settings,
     choose_null_threshold=choose_null_threshold,
+    no_answer_weight=params.no_answer_weight,  # of the loss of windows labelled "no answer"
     data_collator=DataCollatorWithPadding(tokenizer),
     processing_class=tokenizer,
     callbacks=callbacks,

@@ -216,6 +216,29 @@ def test_a_windows_loss_does_not_depend_on_the_padding_of_its_batch(tmp_path, to
     assert not torch.allclose(together, model_loss, atol=1e-3)
 
 
+def test_no_answer_weight_scales_the_loss_of_the_windows_labelled_at_cls(tmp_path, tokenizer):
+    import torch
+    from transformers import AutoModelForQuestionAnswering, DataCollatorWithPadding, TrainingArguments
+
+    from reproqa.reader import SpanTrainer
+
+    answered = dict(tokenizer("which team?", CONTEXT), start_positions=9, end_positions=10)
+    no_answer = dict(tokenizer("which data centre?", CONTEXT), start_positions=0, end_positions=0)  # CLS
+    torch.manual_seed(0)
+    model = AutoModelForQuestionAnswering.from_pretrained(resolve_model("all-MiniLM-L6-v2")).eval()
+    collate = DataCollatorWithPadding(tokenizer)
+
+    def loss(weight, windows):
+        args = TrainingArguments(output_dir=str(tmp_path), report_to="none")
+        trainer = SpanTrainer(model=model, args=args, processing_class=tokenizer, no_answer_weight=weight)
+        return trainer.compute_loss(model, collate(windows))
+
+    span, null = loss(1.0, [answered]), loss(1.0, [no_answer])
+    assert torch.allclose(loss(1.0, [answered, no_answer]), (span + null) / 2, atol=1e-6)  # run_qa.py's mean
+    assert torch.allclose(loss(0.25, [answered, no_answer]), (span + 0.25 * null) / 2, atol=1e-6)
+    assert torch.allclose(loss(0.25, [answered]), span, atol=1e-6)
+
+
 def test_the_saved_tokenizer_does_not_depend_on_its_last_call(tmp_path, tokenizer):
     """datasets' cache decides whether stage train tokenizes in its own process; the saved reader must not
     record which (tokenizer.json kept the last call's truncation: two model folders for the same inputs)."""
