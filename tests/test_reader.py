@@ -239,6 +239,23 @@ def test_no_answer_weight_scales_the_loss_of_the_windows_labelled_at_cls(tmp_pat
     assert torch.allclose(loss(0.25, [answered]), span, atol=1e-6)
 
 
+def test_a_tie_on_validation_keeps_the_later_checkpoint(tmp_path):
+    """On the "no answer" plateau every checkpoint scores the unanswerable share: keep the one trained longest."""
+    from transformers import AutoModelForQuestionAnswering, TrainingArguments
+
+    from reproqa.reader import SpanTrainer
+
+    model = AutoModelForQuestionAnswering.from_pretrained(resolve_model("all-MiniLM-L6-v2"))
+    args = TrainingArguments(output_dir=str(tmp_path), report_to="none", metric_for_best_model="f1")
+    trainer = SpanTrainer(model=model, args=args)
+    kept = []
+    for step, f1 in ((50, 60.5), (100, 60.5), (150, 58.0), (200, 61.0), (250, 61.0), (300, 60.9)):
+        trainer.state.global_step = step
+        trainer._determine_best_metric({"eval_f1": f1}, trial=None)
+        kept.append(trainer.state.best_global_step)
+    assert kept == [50, 100, 100, 200, 250, 250] and trainer.state.best_metric == 61.0
+
+
 def test_the_saved_tokenizer_does_not_depend_on_its_last_call(tmp_path, tokenizer):
     """datasets' cache decides whether stage train tokenizes in its own process; the saved reader must not
     record which (tokenizer.json kept the last call's truncation: two model folders for the same inputs)."""

@@ -1,0 +1,73 @@
+"""Did the reader learn spans, or only "no answer"? A reader checkpoint of a pipeline workspace scored on its
+test split (gold contexts) three ways:
+
+- as stage train scores its best model: the null threshold chosen on validation (best_null_threshold);
+- always a span: the null answer never chosen, so HasAns F1 says whether spans were learned at all, which the
+  first figure hides while "no answer" wins on data with many unanswerable questions;
+- at the best threshold on test itself: the most any threshold could give this model (an upper bound, not a
+  result: the threshold is chosen on the data it scores).
+
+    python benchmarks/reader_checkpoint.py benchmarks/out/reader_v2/squad-v2.0-half \\
+        benchmarks/out/reader_v2/squad-v2.0-half/scratch/train/checkpoint-597
+
+The workspace's params.yaml (train section) gives the windows, post-processing and precision, as stage train
+used them.
+"""
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+from transformers import AutoModelForQuestionAnswering, AutoTokenizer, DataCollatorWithPadding, TrainingArguments
+
+from reproqa.models import training_flags
+from reproqa.params import load_params
+from reproqa.reader import EvalSet, ReaderSettings, ReaderTrainer, best_null_threshold, prediction_at, scores
+
+NEVER_NULL = float("inf")  # a threshold no null score beats a span by: always the best span
+
+parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+parser.add_argument("workspace", type=Path, help="a pipeline folder: params.yaml, data/processed/*.parquet")
+parser.add_argument("checkpoint", type=Path, help="a Trainer checkpoint or a saved reader of that workspace")
+args = parser.parse_args()
+params = load_params("train", args.workspace / "params.yaml")
+settings = ReaderSettings.of(params)
+
+tokenizer = AutoTokenizer.from_pretrained(args.checkpoint)
+model = AutoModelForQuestionAnswering.from_pretrained(args.checkpoint)
+validation = EvalSet.of(args.workspace / "data/processed/validation.parquet", tokenizer, settings)
+test = EvalSet.of(args.workspace / "data/processed/test.parquet", tokenizer, settings)
+trainer = ReaderTrainer(
+    model=model,
+    args=TrainingArguments(
+        output_dir=tempfile.mkdtemp(),
+        per_device_eval_batch_size=params.eval_batch_size,
+        report_to="none",
+        **training_flags(params.precision),  # as stage train predicted
+    ),
+    data_collator=DataCollatorWithPadding(tokenizer),
+    eval_set=validation,
+    settings=settings,
+    choose_null_threshold=True,
+)
+trainer.answer(validation, choose_null_threshold=True)
+_, nbest = trainer.answer(test)
+
+
+def at(threshold: float) -> dict:
+    found = scores(test.examples, {i: prediction_at(listed, threshold) for i, listed in nbest.items()}, digits=1)
+    return {"null_threshold": round(threshold, 2)} | {k: v for k, v in found.items() if k.endswith("f1")}
+
+
+best_on_test = best_null_threshold(test.examples, nbest)
+print(
+    json.dumps(
+        {
+            "threshold from validation": at(trainer.settings.null_score_diff_threshold),
+            "always a span": at(NEVER_NULL),
+            "best threshold on test": at(best_on_test),
+        },
+        indent=1,
+    )
+)
