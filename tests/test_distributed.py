@@ -88,8 +88,9 @@ def test_two_gloo_processes_train_the_model_one_process_trains(pipeline, tmp_pat
     for name in one:
         # The start/end bias shifts every position's logit alike, so its true gradient is 0; Adam scales the
         # rounding noise left in it up to lr-sized steps, which differ. It changes no prediction. Adam does the
-        # same, less, to any weight whose gradient is near 0 (seen: 1 of 2,048 off by 1.6e-5 after 8 steps of
-        # lr 3e-4, which move a weight up to 2.4e-3): the tolerance is a sixth of one step.
+        # same, less, to any weight whose gradient is near 0 (seen: up to 5.7e-5, a LayerNorm and an attention
+        # key bias, after the 12 steps of the kept checkpoint, the last of a tie; 12 steps of lr 3e-4 move a weight
+        # up to 3.6e-3): the tolerance is a third of one step, where a batch trained twice or never is whole steps.
         if name != "qa_outputs.bias":
-            torch.testing.assert_close(one[name], two[name], atol=5e-5, rtol=0, msg=name)
+            torch.testing.assert_close(one[name], two[name], atol=1e-4, rtol=0, msg=name)
     assert json.loads((ddp / "metrics/train/test.json").read_text())["total"] > 0
