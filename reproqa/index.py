@@ -109,6 +109,18 @@ def fuse(
     return ids, scores
 
 
+def ids_by_value(values: list[str | None]) -> dict[str | None, list[int]]:
+    """The positions of each value of a field, for filters.
+
+    >>> ids_by_value(["acme", None, "acme"])
+    {'acme': [0, 2], None: [1]}
+    """
+    ids: dict[str | None, list[int]] = {}
+    for i, value in enumerate(values):
+        ids.setdefault(value, []).append(i)
+    return ids
+
+
 class BM25:
     """bm25s over a list of texts, with English stopwords; `search` returns a ranking."""
 
@@ -159,7 +171,7 @@ class Index:
         self.encoder, self.batch_size, self.dim = encoder, batch_size, dim
         self.sources = sources if sources is not None else [None] * len(contexts)
         self.fields = {"title": self.titles, "source": self.sources}  # FILTER_FIELDS
-        self._by_value: dict[str, dict[str | None, np.ndarray]] = {}  # see _ids_by_value
+        self.ids_by_value = {field: ids_by_value(values) for field, values in self.fields.items()}  # for filters
 
     @classmethod
     def build(
@@ -239,26 +251,16 @@ class Index:
                 raise UserError(f"unknown filter field {field!r}: a filter names {' or '.join(FILTER_FIELDS)}")
             if not isinstance(values, list) or not all(value is None or isinstance(value, str) for value in values):
                 raise UserError(f"filter field {field!r}: expected a list of strings (or null), got {values!r}")
-        kept = np.arange(len(self.contexts))
+        keep = np.ones(len(self.contexts), dtype=bool)
         for field, values in where.items():
-            ids_of_value = self._ids_by_value(field)
-            in_field = [ids_of_value[value] for value in values if value in ids_of_value]
-            kept = np.intersect1d(kept, np.concatenate(in_field) if in_field else [])
-        if not len(kept):
+            in_field = np.zeros_like(keep)
+            for value in values:
+                in_field[self.ids_by_value[field].get(value, [])] = True
+            keep &= in_field
+        if not keep.any():
             shown = ", ".join(f"{field} in {values}" for field, values in where.items())
             raise UserError(f"no context matches the filter {shown}")
-        return kept.astype(np.int64)
-
-    def _ids_by_value(self, field: str) -> dict[str | None, np.ndarray]:
-        """{value: the sorted ids of the contexts with that value} of one filter field, built once: evaluate
-        scoped to titles asks it once per document."""
-        cache = self._by_value
-        if field not in cache:
-            ids: dict[str | None, list[int]] = {}
-            for i, value in enumerate(self.fields[field]):
-                ids.setdefault(value, []).append(i)
-            cache[field] = {value: np.array(found, dtype=np.int64) for value, found in ids.items()}
-        return cache[field]
+        return np.flatnonzero(keep).astype(np.int64)
 
     def search(
         self, questions: list[str], k: int, method: str, filters: list[Filter | None] | None = None
