@@ -29,11 +29,11 @@ parser.add_argument("--weights", type=float, nargs="+", default=[0, 1, 2, 5, 10,
 args = parser.parse_args()
 evaluate = load_params("evaluate", args.project / "params.yaml")
 models = args.project / "models"
-answerer = Answerer.load(models / "index", models / "retriever", models / "reader", evaluate)
+answerer = Answerer.load(models / "index", models / "retriever", models / "reranker", models / "reader", evaluate)
 rows = list(read_rows(args.project / f"data/processed/{args.split}.parquet", ["question", "answers"]))
 questions, golds = [r["question"] for r in rows], [[a["text"] for a in r["answers"]] for r in rows]
 
-ids, scores = answerer.index.search(questions, max(args.k), evaluate.retriever)
+ids, scores = answerer.search(questions, max(args.k), reranked=max(max(args.k), evaluate.rerank.candidates))
 retrieved = [[int(i) for i in row if i >= 0] for row in ids]
 readings = answerer.reader.read(questions, [[answerer.index.contexts[i] for i in row] for row in retrieved])
 

@@ -3,11 +3,13 @@
 
     python benchmarks/ask_latency.py                      # the sample corpus: models/ and the test questions
     python benchmarks/ask_latency.py --squad ../shared/datasets/squad-v1.1/dev-v1.1.json --contexts 10000
+    python benchmarks/ask_latency.py --precision float32 --rerank off      # without the reranker
+    python benchmarks/ask_latency.py --precision float32 --candidates 10   # reranking the top 10
 
 With --squad, a corpus of --contexts contexts is indexed (into benchmarks/out/ask_latency) with the project's
 retriever: every paragraph of the file, then two-sentence passages cut from them until the count is reached.
 The questions are the file's, sampled with a fixed seed. Prints p50/p95/mean per question and the share of
-retrieval in it.
+retrieval (with reranking, when on) in it.
 """
 
 import argparse
@@ -54,10 +56,18 @@ def main() -> None:
     parser.add_argument("--reader", type=Path, help="another reader (default: the project's models/reader)")
     parser.add_argument("--top-k", type=int, help="default: evaluate.top_k")
     parser.add_argument("--precision", choices=("auto", "float32", "bfloat16"), help="default: evaluate.precision")
+    parser.add_argument("--rerank", choices=("on", "off"), help="default: evaluate.rerank.enabled")
+    parser.add_argument("--candidates", type=int, help="reranked per question (default: evaluate.rerank.candidates)")
     args = parser.parse_args()
     params = args.project / "params.yaml"
     evaluate = load_params("evaluate", params)
-    evaluate = evaluate.model_copy(update={"precision": args.precision or evaluate.precision})
+    rerank = evaluate.rerank.model_copy(
+        update={
+            "enabled": evaluate.rerank.enabled if args.rerank is None else args.rerank == "on",
+            "candidates": args.candidates or evaluate.rerank.candidates,
+        }
+    )
+    evaluate = evaluate.model_copy(update={"precision": args.precision or evaluate.precision, "rerank": rerank})
     index, retriever = args.project / "models/index", args.project / "models/retriever"
     if args.squad:
         if not args.squad.is_file():
@@ -70,22 +80,25 @@ def main() -> None:
         questions = pq.read_table(args.project / "data/processed/test.parquet")["question"].to_pylist()[
             : args.questions
         ]
-    answerer = Answerer.load(index, retriever, args.reader or args.project / "models/reader", evaluate)
+    reranker, reader = args.project / "models/reranker", args.reader or args.project / "models/reader"
+    answerer = Answerer.load(index, retriever, reranker, reader, evaluate)
     top_k = args.top_k or evaluate.top_k
     for question in questions[:5]:  # warm-up: first calls allocate and pick kernels
         answerer.answer([question], top_k)
     total, retrieval = [], []
     for question in questions:
         start = time.perf_counter()
-        answerer.index.search([question], top_k, evaluate.retriever)
+        answerer.search([question], top_k)
         middle = time.perf_counter()
         answerer.answer([question], top_k)
         end = time.perf_counter()
         retrieval.append(middle - start)
         total.append(end - middle)
     ms = np.array(total) * 1000
+    reranked = f", reranking {rerank.candidates}" if rerank.enabled else ", no reranker"
     print(
-        f"{len(answerer.index.contexts)} contexts, {len(questions)} questions, {evaluate.retriever} top {top_k}, "
+        f"{len(answerer.index.contexts)} contexts, {len(questions)} questions, {evaluate.retriever} top {top_k}"
+        f"{reranked}, "
         f"{evaluate.precision} ({resolve_precision(evaluate.precision)}): "
         f"p50 {np.percentile(ms, 50):.1f} ms, p95 {np.percentile(ms, 95):.1f} ms, mean {ms.mean():.1f} ms "
         f"(retrieval alone: p50 {np.percentile(np.array(retrieval) * 1000, 50):.1f} ms)"

@@ -1,13 +1,15 @@
-"""Answering a question from the whole corpus: search the index, read each context found, combine.
+"""Answering a question from the whole corpus: search the index, rerank, read each context found, combine.
 
 Stage evaluate and `reproqa ask` answer through `Answerer`, so the command gives the answers the evaluation
-scored. Its parts: reproqa.index.Index (the search), reproqa.reader.Reader (the reading), and the `evaluate`
-params (which search, how many contexts, the combination's weight, the precision).
+scored. Its parts: reproqa.index.Index (the search), the cross-encoder of reproqa.rerank (the reordering, with
+evaluate.rerank.enabled), reproqa.reader.Reader (the reading), and the `evaluate` params (which search, how many
+candidates and contexts, the combination's weight, the precision).
 
-How the final answer is chosen. The index returns the top_k contexts with their retrieval scores, scaled to
-[0, 1] over those k (reproqa.index.scale: the first gets 1, the last 0; all 0 when they tie). The reader
-post-processes each (question, context) pair as it does on its own (reproqa.reader.postprocess): the best
-span with its score (start logit + end logit), or "" with the null score (the CLS logits) when the null score
+How the final answer is chosen. The index returns the top contexts; the reranker, when enabled, reorders the top
+evaluate.rerank.candidates of them, and its logits become their retrieval scores. The first top_k are read, their
+retrieval scores scaled to [0, 1] over those k (reproqa.index.scale: the first gets 1, the last 0; all 0 when they
+tie). The reader post-processes each (question, context) pair as it does on its own (reproqa.reader.postprocess):
+the best span with its score (start logit + end logit), or "" with the null score (the CLS logits) when the null score
 beats that span by more than the reader's null threshold (SQuAD v2). Each context's outcome, a span or "", is
 a candidate:
 
@@ -24,6 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from sentence_transformers import CrossEncoder
 
 from reproqa.errors import UserError
 from reproqa.index import Filter, Index, load_encoder, scale
@@ -31,6 +34,7 @@ from reproqa.models import resolve_precision
 from reproqa.params import EvaluateParams
 from reproqa.reader import Reader
 from reproqa.records import DIGITS
+from reproqa.rerank import load_reranker, rerank
 
 
 @dataclass
@@ -42,35 +46,57 @@ class Answer:
     title: str | None
     context: str | None
     retrieved: list[int]  # context ids, best first
-    retrieval_scores: list[float]  # as the index gave them (cosine, BM25 or fused), not scaled
+    retrieval_scores: list[float]  # as the index gave them (cosine, BM25 or fused) or the reranker's logits, not scaled
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 class Answerer:
-    """Search `index` as params.retriever says, read the top params.top_k contexts with `reader`, combine."""
+    """Search `index` as params.retriever says, reorder the candidates with `reranker` (a CrossEncoder; None: as
+    found), read the top params.top_k contexts with `reader`, combine."""
 
-    def __init__(self, index: Index, reader: Reader, params: EvaluateParams):
-        self.index, self.reader, self.params = index, reader, params
+    def __init__(self, index: Index, reader: Reader, params: EvaluateParams, reranker: CrossEncoder | None = None):
+        self.index, self.reader, self.params, self.reranker = index, reader, params, reranker
 
     @classmethod
-    def load(cls, index: Path, retriever: Path, reader: Path, params: EvaluateParams) -> "Answerer":
+    def load(cls, index: Path, retriever: Path, reranker: Path, reader: Path, params: EvaluateParams) -> "Answerer":
         """The index and models that `dvc repro` built (or `dvc pull` fetched), in params.precision as this
-        machine resolves it (the index keeps float32 context embeddings either way)."""
-        for path in (index, retriever, reader):
+        machine resolves it (the index keeps float32 context embeddings either way). The reranker is loaded only
+        with params.rerank.enabled."""
+        needed = (index, retriever, reader) + ((reranker,) if params.rerank.enabled else ())
+        for path in needed:
             if not path.exists():
                 raise UserError(f"{path}: not found; run `dvc repro` (or `dvc pull`) first")
         precision = resolve_precision(params.precision)
         encoder = load_encoder(retriever, precision) if params.retriever != "bm25" else None
-        return cls(Index.load(index, encoder, params.batch_size), Reader(reader, precision, params.batch_size), params)
+        return cls(
+            Index.load(index, encoder, params.batch_size),
+            Reader(reader, precision, params.batch_size),
+            params,
+            load_reranker(reranker, precision) if params.rerank.enabled else None,
+        )
+
+    def search(
+        self, questions: list[str], k: int, filters: list[Filter | None] | None = None, reranked: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The top k contexts of each question as answering sees them (a ranking, as Index.search returns it): the
+        index's search, its first `reranked` (default params.rerank.candidates) reordered by the reranker if there
+        is one, the rest after them as found (scored nan)."""
+        if self.reranker is None:
+            return self.index.search(questions, k, self.params.retriever, filters)
+        depth = reranked or self.params.rerank.candidates
+        found = self.index.search(questions, max(k, depth), self.params.retriever, filters)
+        ids, scores = rerank(self.reranker, questions, self.index.contexts, found, depth, self.params.batch_size)
+        return ids[:, :k], scores[:, :k]
 
     def answer(
         self, questions: list[str], top_k: int | None = None, filters: list[Filter | None] | None = None
     ) -> list[Answer]:
         """`filters`: one per question (reproqa.index.Filter; None: the whole corpus), such as
         [{"title": ["Acme privacy policy"]}] for a question about that document only."""
-        ids, scores = self.index.search(questions, top_k or self.params.top_k, self.params.retriever, filters)
+        k = top_k or self.params.top_k
+        ids, scores = self.search(questions, k, filters, reranked=max(k, self.params.rerank.candidates))
         retrieved = [[int(i) for i in row if i >= 0] for row in ids]
         readings = self.reader.read(questions, [[self.index.contexts[i] for i in row] for row in retrieved])
         return [

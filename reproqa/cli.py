@@ -21,7 +21,7 @@ from reproqa.errors import UserError
 from reproqa.params import load_params
 
 # Where the pipeline writes them (dvc.yaml), relative to the project root.
-INDEX, RETRIEVER, READER = "models/index", "models/retriever", "models/reader"
+INDEX, RETRIEVER, RERANKER, READER = "models/index", "models/retriever", "models/reranker", "models/reader"
 
 
 def show(answer, seconds: float, as_json: bool) -> str:
@@ -73,6 +73,7 @@ def ask(args: argparse.Namespace) -> None:
     answerer = Answerer.load(
         args.project / INDEX,
         args.project / RETRIEVER,
+        args.project / RERANKER,
         args.project / READER,
         load_params("evaluate", args.project / "params.yaml"),
     )

@@ -243,6 +243,26 @@ class Index:
             self.contexts, self.titles, dense, self.bm25, self.fusion, self.encoder, self.batch_size, dim, self.sources
         )
 
+    def subset(self, contexts: list[str]) -> "Index":
+        """An index over some of this one's contexts (their distinct texts, sorted as the corpus is), searched as
+        this one is: the same embeddings, BM25 over these texts alone. Stage train_reranker searches a split's
+        questions among that split's contexts, as the retriever was trained."""
+        ids = np.unique(self.ids_of(contexts))
+        dense = faiss.IndexFlatIP(self.dense.d)
+        dense.add(self.dense.reconstruct_n(0, self.dense.ntotal)[ids])
+        texts = [self.contexts[i] for i in ids]
+        return Index(
+            texts,
+            [self.titles[i] for i in ids],
+            dense,
+            BM25(texts),
+            self.fusion,
+            self.encoder,
+            self.batch_size,
+            self.dim,
+            [self.sources[i] for i in ids],
+        )
+
     def matching(self, where: Filter) -> np.ndarray:
         """The ids of the contexts a filter keeps, sorted; an unknown field, or a filter that keeps no context,
         is an error that says what there is."""

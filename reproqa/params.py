@@ -154,6 +154,29 @@ class TrainRetrieverParams(Section):
         return self
 
 
+class RerankNegatives(Section):
+    retriever: Literal["dense", "bm25", "hybrid"]  # which search finds them (hybrid: as index.fusion says)
+    per_question: int = Field(ge=1, le=64)  # hard negatives per question: its top candidates that hold no answer
+    in_batch: int = Field(ge=0, le=1024)  # and this many other questions' contexts of its batch
+    depth: int = Field(ge=2, le=1000)  # candidates retrieved per question (training: mined; validation: reranked)
+
+
+class TrainRerankerParams(Section):
+    """The cross-encoder reranker (stage train_reranker)."""
+
+    base_model: str = Field(min_length=1)  # all-MiniLM-L6-v2 (bundled, a new head), a local folder, or a Hub id
+    max_seq_length: int = Field(ge=16, le=8192)  # question and context together
+    epochs: float = Field(gt=0, le=100)
+    batch_size: int = Field(ge=1, le=65536)
+    lr: float = Field(gt=0, lt=1)
+    warmup_ratio: float = Field(ge=0, lt=1)
+    seed: int
+    max_train_questions: int | None = Field(ge=1)  # null: all; a number: a seeded subset (quick CPU runs)
+    eval_steps: int = Field(ge=1)
+    negatives: RerankNegatives
+    precision: TrainingPrecision
+
+
 class EvaluateRetrieverParams(Section):
     """BM25 vs base vs fine-tuned (each Matryoshka dimension) vs hybrid (stage evaluate_retriever)."""
 
@@ -225,12 +248,18 @@ class IndexParams(Section):
     fusion: Fusion
 
 
+class Rerank(Section):
+    enabled: bool  # false: read the retriever's top_k as it ranks them
+    candidates: int = Field(ge=1, le=1000)  # the retriever's top this many are reordered by the reranker
+
+
 class EvaluateParams(Section):
     """End-to-end QA (stage evaluate and `reproqa ask`): retrieve contexts from the whole corpus, read each,
     and keep the answer with the best combined score."""
 
     retriever: Literal["dense", "bm25", "hybrid"]  # hybrid: fused as index.fusion says
     top_k: int = Field(ge=1, le=100)  # contexts the reader reads per question
+    rerank: Rerank  # the cross-encoder of stage train_reranker
     retrieval_weight: float = Field(ge=0)  # combined = reader score (logits) + weight x retrieval score in [0, 1]
     recall_at: list[int] = Field(min_length=1)  # Recall@k is reported and plotted for these k
     ndcg_at: int = Field(ge=1, le=10000)  # NDCG@k of the gold context, in the headline metrics
@@ -244,6 +273,7 @@ SECTIONS: dict[str, type[Section]] = {
     "clean": CleanParams,
     "split": SplitParams,
     "train_retriever": TrainRetrieverParams,
+    "train_reranker": TrainRerankerParams,
     "evaluate_retriever": EvaluateRetrieverParams,
     "train": TrainParams,
     "index": IndexParams,

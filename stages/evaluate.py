@@ -1,8 +1,10 @@
 """Stage evaluate: end-to-end QA on the test split, reported as Haystack does.
 
 Integrated: each question answered from the whole corpus, exactly as `reproqa ask` answers it (search the
-index, read evaluate.top_k contexts, combine the scores; reproqa/answering.py says how). Isolated: the reader
-alone, on the gold context. Retrieval: NDCG@k and Recall@k of the gold context for the answerable questions.
+index, reorder the candidates with the reranker if evaluate.rerank says so, read evaluate.top_k contexts,
+combine the scores; reproqa/answering.py says how). Isolated: the reader alone, on the gold context. Retrieval:
+NDCG@k and Recall@k of the gold context for the answerable questions, in the order the reader gets the contexts
+(reranked, if so).
 Scoped (with evaluate.scope): each question answered again among the contexts that share its gold context's
 title (or source), as `reproqa ask --filter title=...` answers a user who names the document.
 Writes the headline numbers (integrated, isolated and scoped: EM, F1, F1 of the answerable and of the unanswerable
@@ -26,6 +28,7 @@ parser.add_argument("--splits", type=Path, nargs=3, required=True, help="train, 
 parser.add_argument("--test", type=Path, required=True)
 parser.add_argument("--index", type=Path, required=True)
 parser.add_argument("--retriever", type=Path, required=True)
+parser.add_argument("--reranker", type=Path, required=True, help="loaded only with evaluate.rerank.enabled")
 parser.add_argument("--reader", type=Path, required=True)
 parser.add_argument("--predictions", type=Path, required=True, help="folder: predictions.jsonl, a line per question")
 parser.add_argument("--metrics", type=Path, required=True)
@@ -35,7 +38,7 @@ params = load_params("evaluate")
 
 # 1. Answer every test question from the corpus (integrated), from its gold context (isolated) and, with
 # evaluate.scope, from the contexts of its gold context's document (scoped)
-answerer = Answerer.load(args.index, args.retriever, args.reader, params)
+answerer = Answerer.load(args.index, args.retriever, args.reranker, args.reader, params)
 test = list(read_rows(args.test, ["id", "question", "context", "answers", "is_impossible"]))
 questions = [row["question"] for row in test]
 golds = [[answer["text"] for answer in row["answers"]] for row in test]
@@ -51,10 +54,10 @@ if params.scope:  # the filter a user who names the gold context's document give
 answerable = [i for i, row in enumerate(test) if not row["is_impossible"]]
 cutoffs = sorted(set(params.recall_at) | {params.top_k})
 asked, depth = [questions[i] for i in answerable], max(params.ndcg_at, *cutoffs)
-ranked = answerer.index.search(asked, depth, params.retriever)[0]
+ranked = answerer.search(asked, depth)[0]
 retrieval = ranking_metrics(ranked, gold_ids[answerable], params.ndcg_at, cutoffs)
 if params.scope:
-    ranked = answerer.index.search(asked, depth, params.retriever, [scopes[i] for i in answerable])[0]
+    ranked = answerer.search(asked, depth, [scopes[i] for i in answerable])[0]
     scoped_retrieval = ranking_metrics(ranked, gold_ids[answerable], params.ndcg_at, cutoffs)
 
 # 3. One row per question, the headline numbers and the plots

@@ -70,6 +70,14 @@ def tiny_profile(params: dict, model: Path) -> dict:
     }
     # A random model scores every context alike: no negative would pass a 5% margin.
     params["train_retriever"]["hard_negatives"] |= {"range_max": 10, "relative_margin": 0.0}
+    params["train_reranker"] |= {
+        "base_model": str(model.parent / "bert"),
+        "max_seq_length": 64,
+        "batch_size": 8,
+        "max_train_questions": 48,
+        "eval_steps": 2,
+    }
+    params["train_reranker"]["negatives"] |= {"depth": 10}
     params["evaluate_retriever"] |= {"batch_size": 16}
     params["evaluate"] |= {"scope": "source"}  # the scoped path too (one source: the whole corpus)
     params["train"] |= {
@@ -113,3 +121,31 @@ def pipeline(tmp_path_factory, tiny_model):
     manifest = make_project(root, tiny_model)
     output = run(["dvc", "repro"], root).stdout
     return root, manifest, output
+
+
+def stages_run_after(project: Path, key: str, value) -> set[str]:
+    """The stages `dvc repro` runs after params.yaml's `key` (dotted, as `dvc exp run -S` takes it) changes."""
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    *sections, name = key.split(".")
+    inner = params
+    for section in sections:
+        inner = inner[section]
+    inner[name] = value
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    output = run(["dvc", "repro"], project).stdout
+    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
+
+
+def answerer_of(root: Path, **evaluate):
+    """The Answerer of a project that `dvc repro` built, with its evaluate params updated by `evaluate`."""
+    from reproqa.answering import Answerer
+    from reproqa.params import SECTIONS
+
+    params = SECTIONS["evaluate"].model_validate(yaml.safe_load((root / "params.yaml").read_text())["evaluate"])
+    return Answerer.load(
+        root / "models/index",
+        root / "models/retriever",
+        root / "models/reranker",
+        root / "models/reader",
+        params.model_copy(update=evaluate),
+    )

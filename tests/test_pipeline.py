@@ -6,7 +6,7 @@ import shutil
 import pyarrow.parquet as pq
 import yaml
 
-from conftest import make_project, run
+from conftest import make_project, run, stages_run_after
 from reproqa.records import offsets_hold
 from reproqa.text import matching_form, word_ngrams
 
@@ -84,26 +84,18 @@ def test_removed_and_quarantined_rows_say_why(pipeline):
     assert all(r["detail"].startswith("app_inventory.jsonl:") for r in quarantine)
 
 
-def stages_run_after(project, key: str, value) -> set[str]:
-    """The stages `dvc repro` runs after params.yaml's `key` (dotted, as `dvc exp run -S` takes it) changes."""
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    *sections, name = key.split(".")
-    inner = params
-    for section in sections:
-        inner = inner[section]
-    inner[name] = value
-    (project / "params.yaml").write_text(yaml.safe_dump(params))
-    output = run(["dvc", "repro"], project).stdout
-    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
-
-
 def test_second_repro_runs_nothing_and_a_param_reruns_only_what_it_touches(pipeline, tmp_path):
     root, _, _ = pipeline
     project = tmp_path / "copy"
     shutil.copytree(root, project)
     assert "Data and pipelines are up to date" in run(["dvc", "repro"], project).stdout
     assert stages_run_after(project, "evaluate.top_k", 2) == {"evaluate"}
-    assert stages_run_after(project, "index.fusion.method", "weighted") == {"index", "evaluate_retriever", "evaluate"}
+    assert stages_run_after(project, "index.fusion.method", "weighted") == {
+        "index",
+        "train_reranker",  # its negatives are found by the hybrid search
+        "evaluate_retriever",
+        "evaluate",
+    }
     assert stages_run_after(project, "split.seed", 7) == {
         "split",
         "data_report",
@@ -111,6 +103,7 @@ def test_second_repro_runs_nothing_and_a_param_reruns_only_what_it_touches(pipel
         "evaluate_retriever",
         "train",
         "index",
+        "train_reranker",
         "evaluate",
     }
 

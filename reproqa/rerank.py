@@ -1,0 +1,109 @@
+"""The cross-encoder reranker: its training data (stage train_reranker), and the reordering of a search's
+candidates (stage evaluate_retriever, stage evaluate and `reproqa ask`, through `rerank`).
+
+A cross-encoder reads a question and a context together, one BERT pass per pair, and gives one score (a logit):
+slower than comparing two embeddings, so it reorders only the retriever's top candidates
+(evaluate.rerank.candidates), and more precise, because every word of the question attends to every word of the
+context (the bi-encoder compares two vectors made apart).
+
+Training data, as DPR (Karpukhin et al., 2020) picks its negatives: per answerable question, its gold context
+and the top contexts a search finds for it among the split's own contexts that contain none of its answers (a
+context that holds the answer may well answer the question, so it is no safe negative). The loss is listwise
+(MultipleNegativesRankingLoss: the gold context against the hard negatives and other questions' contexts): with
+BinaryCrossEntropyLoss on the same pairs, the sentence-transformers recipe, the bundled model with its new head
+stayed at the chance loss for two epochs of the sample (BENCHMARKS.md).
+sentence_transformers.util.mine_hard_negatives mines with an embedding model only; the search here can be BM25,
+the fine-tuned retriever, or their hybrid (train_reranker.negatives.retriever), the candidates answering sees.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from datasets import Dataset
+from sentence_transformers import CrossEncoder
+
+from reproqa.index import Index
+from reproqa.models import device
+from reproqa.params import RerankNegatives
+
+
+def answerable(rows: list[dict]) -> list[dict]:
+    """The rows with a context to find: an unanswerable question has none."""
+    return [row for row in rows if not row["is_impossible"]]
+
+
+def training_tuples(rows: list[dict], index: Index, negatives: RerankNegatives) -> dict[str, Dataset]:
+    """The training data for MultipleNegativesRankingLoss, as two datasets for one loss: "hard_negatives", the
+    answerable rows whose question has negatives.per_question negatives among the top negatives.depth contexts
+    `index` finds for it by negatives.retriever (a context that contains one of its answers is skipped), as columns
+    query, positive (the gold context), negative_1..negative_n; and "in_batch", the rows short of that many, as
+    (query, positive) pairs that learn from the other questions' contexts in their batch only (a dataset is left
+    out when empty). `index` holds the split's contexts only (Index.subset). (sentence-transformers trains on a
+    dict of datasets one batch from one dataset at a time.)"""
+    rows = answerable(rows)
+    found = index.search([row["question"] for row in rows], negatives.depth, negatives.retriever)[0]
+    n = negatives.per_question
+    hard: dict[str, list[str]] = {"query": [], "positive": []} | {f"negative_{i + 1}": [] for i in range(n)}
+    plain: dict[str, list[str]] = {"query": [], "positive": []}
+    for row, ids in zip(rows, found.tolist()):
+        answers = [answer["text"] for answer in row["answers"]]
+        wrong = [index.contexts[i] for i in ids if i >= 0 and not any(a in index.contexts[i] for a in answers)][:n]
+        columns = hard if len(wrong) == n else plain
+        columns["query"].append(row["question"])
+        columns["positive"].append(row["context"])
+        for i, context in enumerate(wrong if columns is hard else []):
+            columns[f"negative_{i + 1}"].append(context)
+    datasets = {"hard_negatives": Dataset.from_dict(hard), "in_batch": Dataset.from_dict(plain)}
+    return {name: dataset for name, dataset in datasets.items() if len(dataset)}
+
+
+def reranking_samples(rows: list[dict], index: Index, retriever: str, depth: int) -> list[dict]:
+    """CrossEncoderRerankingEvaluator's samples: per answerable row, the top `depth` contexts `index` finds for its
+    question (the documents to reorder) and its gold context (the positive; a miss when the search missed it)."""
+    rows = answerable(rows)
+    found = index.search([row["question"] for row in rows], depth, retriever)[0]
+    return [
+        {
+            "query": row["question"],
+            "positive": [row["context"]],
+            "documents": [index.contexts[i] for i in ids if i >= 0],
+        }
+        for row, ids in zip(rows, found.tolist())
+    ]
+
+
+def load_reranker(folder: str | Path, precision: str) -> CrossEncoder:
+    """The cross-encoder stage train_reranker saved, on the GPU if there is one, its weights in `precision`."""
+    return CrossEncoder(str(folder), device=device(), model_kwargs={"dtype": getattr(torch, precision)})
+
+
+def rerank(
+    model: CrossEncoder,
+    questions: list[str],
+    contexts: list[str],
+    ranking: tuple[np.ndarray, np.ndarray],
+    depth: int,
+    batch_size: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A ranking (context ids and scores, as Index.search returns them) whose first `depth` candidates per question
+    are reordered by the cross-encoder's logit for (question, context), which becomes their score. Candidates
+    beyond `depth` keep their order after them, scored nan (not scored by the reranker); -1 (nothing found) stays
+    -1. Ties keep the search's order."""
+    ids, scores = ranking[0].copy(), ranking[1].astype(np.float64)
+    scores[:, depth:] = np.nan
+    head = ids[:, :depth]
+    pairs = [(question, contexts[i]) for question, row in zip(questions, head.tolist()) for i in row if i >= 0]
+    if not pairs:
+        return ids, scores
+    logits = model.predict(
+        pairs, batch_size=batch_size, activation_fn=torch.nn.Identity(), convert_to_numpy=True, show_progress_bar=False
+    )
+    logits = iter(logits.astype(np.float64).tolist())
+    for q, row in enumerate(head.tolist()):
+        found = [i for i in row if i >= 0]
+        scored = [next(logits) for _ in found]
+        order = sorted(range(len(found)), key=lambda j: -scored[j])  # stable: ties keep the search's order
+        ids[q, : len(found)] = [found[j] for j in order]
+        scores[q, : len(found)] = [scored[j] for j in order]
+    return ids, scores

@@ -1,0 +1,131 @@
+"""The cross-encoder reranker: its training data, the reordering (reproqa.rerank), the stage on the tiny model
+(trained by `dvc repro` in the pipeline fixture) and the answer path with and without it."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from sentence_transformers import CrossEncoder, SentenceTransformer
+
+from conftest import answerer_of, stages_run_after
+from reproqa.index import Index
+from reproqa.params import Fusion, Rerank, RerankNegatives
+from reproqa.rerank import rerank, training_tuples
+
+
+class Scores:
+    """A cross-encoder stand-in whose logit for (question, context) is given."""
+
+    def __init__(self, logits: dict[str, float]):
+        self.logits = logits
+
+    def predict(self, pairs, **kwargs):
+        return np.array([self.logits[context] for _, context in pairs], dtype=np.float32)
+
+
+def test_rerank_orders_the_first_candidates_by_the_logit_and_leaves_the_rest():
+    contexts = ["c0", "c1", "c2", "c3", "c4"]
+    model = Scores({"c0": 0.5, "c1": 2.0, "c2": 2.0, "c3": -1.0, "c4": 9.0})
+    found = np.array([[0, 1, 2, 3, 4], [3, 2, -1, -1, -1]]), np.array([[5.0, 4, 3, 2, 1], [7.0, 6, 0, 0, 0]])
+    ids, scores = rerank(model, ["q0", "q1"], contexts, found, depth=4, batch_size=2)
+    # question 0: c1 and c2 tie at 2.0 and keep the search's order; c4 is beyond the depth, unscored, last
+    assert ids.tolist() == [[1, 2, 0, 3, 4], [2, 3, -1, -1, -1]]
+    assert scores[0, :4].tolist() == [2.0, 2.0, 0.5, -1.0] and np.isnan(scores[0, 4])
+    assert scores[1, :2].tolist() == [2.0, -1.0]
+    assert found[0].tolist()[0] == [0, 1, 2, 3, 4]  # the search's ranking is not changed in place
+
+
+@pytest.fixture(scope="module")
+def tiny_index(tiny_model):
+    contexts = [
+        "atlas billing hub has system id 101 and is owned by the payments team.",
+        "atlas billing hub is hosted in frankfurt.",
+        "nova crm has system id 202 and is owned by the sales team.",
+        "nova crm stores customer records of the payments team.",
+        "orion wiki has system id 303.",
+    ]
+    encoder = SentenceTransformer(str(tiny_model), device="cpu")
+    return Index.build(contexts, [None] * 5, encoder, 8, Fusion(method="rrf", rrf_k=60, dense_weight=0.5, candidates=5))
+
+
+def row(question, context, answer):
+    answers = [{"text": answer, "answer_start": context.index(answer)}] if answer else []
+    return {"question": question, "context": context, "answers": answers, "is_impossible": not answer}
+
+
+def test_negatives_come_from_the_split_and_never_hold_an_answer(tiny_index):
+    contexts = tiny_index.contexts
+    rows = [
+        row("which team owns atlas billing hub?", contexts[0], "payments team"),
+        row("what is the system id of nova crm?", contexts[2], "202"),
+        row("who owns orion wiki?", contexts[4], None),  # unanswerable: no pair
+    ]
+    split = tiny_index.subset(contexts[:4])  # the split's contexts: orion wiki is another split's
+    assert split.contexts == contexts[:4]
+    negatives = RerankNegatives(retriever="bm25", per_question=2, in_batch=1, depth=4)
+    tuples = training_tuples(rows, split, negatives)
+    assert list(tuples) == ["hard_negatives"]  # the unanswerable row is left out
+    atlas, nova = tuples["hard_negatives"].to_list()
+    assert (atlas["query"], atlas["positive"], nova["positive"]) == (rows[0]["question"], contexts[0], contexts[2])
+    # contexts[3] holds "payments team" (it might answer): the atlas question's negatives are the other two
+    assert {atlas["negative_1"], atlas["negative_2"]} == {contexts[1], contexts[2]}
+    assert {nova["negative_1"], nova["negative_2"]} <= {contexts[0], contexts[1], contexts[3]}
+    fewer = training_tuples(rows, split, negatives.model_copy(update={"per_question": 3}))
+    assert fewer["in_batch"].to_list() == [{"query": rows[0]["question"], "positive": contexts[0]}]
+    assert [row["query"] for row in fewer["hard_negatives"]] == [rows[1]["question"]]
+
+
+def test_a_subset_ranks_its_contexts_as_the_whole_index_ranks_them(tiny_index):
+    questions = ["which team owns atlas billing hub?", "system id 202"]
+    kept = [0, 2, 3]
+    subset = tiny_index.subset([tiny_index.contexts[i] for i in kept])
+    for method in ("dense", "bm25"):
+        whole = tiny_index.search(questions, 5, method)[0].tolist()
+        assert [[kept[i] for i in found] for found in subset.search(questions, 3, method)[0].tolist()] == [
+            [i for i in ranking if i in kept] for ranking in whole
+        ], method
+
+
+def test_the_stage_trains_a_cross_encoder_whose_order_answering_reads(pipeline):
+    root, _, _ = pipeline
+    model = CrossEncoder(str(root / "models/reranker"), device="cpu")
+    assert model.num_labels == 1 and not (root / "models/reranker/README.md").exists()
+    curves = root / "metrics/train_reranker/plots/metrics"
+    assert len((curves / "train/loss.tsv").read_text().splitlines()) >= 3
+    assert (curves / "eval/ndcg@10.tsv").exists() and (curves / "eval/mrr@10.tsv").exists()
+    table = json.loads((root / "metrics/evaluate_retriever/metrics.json").read_text())
+    assert set(table["reranked"]) == set(table["hybrid"])
+
+    # The reader reads the search's top candidates in the reranker's order, and the retrieval scores are its logits
+    answerer = answerer_of(root, precision="float32", top_k=3)
+    questions = ["which team owns atlas billing hub?", "what is the system id of nova crm?"]
+    found = answerer.index.search(questions, answerer.params.rerank.candidates, answerer.params.retriever)[0]
+    for question, candidates, answer in zip(questions, found.tolist(), answerer.answer(questions)):
+        logits = answerer.reranker.predict(
+            [(question, answerer.index.contexts[i]) for i in candidates], activation_fn=lambda x: x
+        )
+        expected = [candidates[j] for j in np.argsort(-logits, kind="stable")[:3]]
+        assert answer.retrieved == expected
+        assert answer.retrieval_scores == pytest.approx(sorted(logits.tolist(), reverse=True)[:3], abs=1e-4)
+
+
+def test_without_the_reranker_answering_needs_no_reranker_and_reads_the_search_order(pipeline, tmp_path):
+    root, _, _ = pipeline
+    project = tmp_path / "copy"
+    shutil.copytree(root, project)
+    shutil.rmtree(project / "models/reranker")
+    answerer = answerer_of(project, precision="float32", rerank=Rerank(enabled=False, candidates=20))
+    assert answerer.reranker is None
+    questions = ["which team owns atlas billing hub?"]
+    assert answerer.answer(questions)[0].retrieved == answerer.index.search(questions, 3, "dense")[0][0].tolist()
+
+
+def test_switching_the_reranker_off_reruns_only_the_evaluation(pipeline, tmp_path):
+    root, _, _ = pipeline
+    project = tmp_path / "copy"
+    shutil.copytree(root, project)
+    assert stages_run_after(project, "evaluate.rerank.enabled", False) == {"evaluate"}
+    assert stages_run_after(project, "evaluate.rerank.candidates", 5) == {"evaluate_retriever", "evaluate"}
+    metrics = json.loads((project / "metrics/evaluate/metrics.json").read_text())
+    assert metrics["retriever"]["top_k"] == 3
