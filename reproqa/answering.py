@@ -87,7 +87,10 @@ class Answerer:
             return self.index.search(questions, k, self.params.retriever, filters)
         depth = reranked or self.params.rerank.candidates
         found = self.index.search(questions, max(k, depth), self.params.retriever, filters)
-        ids, scores = rerank(self.reranker, questions, self.index.contexts, found, depth, self.params.batch_size)
+        fusion = {"search_weight": self.params.rerank.search_weight, "rrf_k": self.params.rerank.rrf_k}
+        ids, scores = rerank(
+            self.reranker, questions, self.index.contexts, found, depth, self.params.batch_size, **fusion
+        )
         return ids[:, :k], scores[:, :k]
 
     def answer(

@@ -121,6 +121,23 @@ def ids_by_value(values: list[str | None]) -> dict[str | None, list[int]]:
     return ids
 
 
+def wrong_contexts(row: dict, contexts: list[str], ranked: list[int], n: int) -> list[str]:
+    """The first n contexts of a search's ranking for row's question (`ranked`: ids into `contexts`, -1 where the
+    search found fewer) that are not row's own context and contain none of its answers: contexts that do not
+    answer it, as DPR (Karpukhin et al., 2020) picks hard negatives. A context that holds the answer may well
+    answer the question, so it is never one. The reader trains on them as "no answer" (train.distractors), the
+    reranker as negatives (train_reranker.negatives).
+
+    >>> row = {"context": "atlas billing: anna keller.", "answers": [{"text": "anna keller", "answer_start": 15}]}
+    >>> corpus = ["atlas billing: anna keller.", "atlas billing v2: anna keller.", "atlas billings: tom lee."]
+    >>> wrong_contexts(row, corpus, [0, 1, 2, -1], n=2)
+    ['atlas billings: tom lee.']
+    """
+    answers = [answer["text"] for answer in row["answers"]]
+    found = [contexts[i] for i in ranked if i >= 0]
+    return [c for c in found if c != row["context"] and not any(answer in c for answer in answers)][:n]
+
+
 class BM25:
     """bm25s over a list of texts, with English stopwords; `search` returns a ranking."""
 
@@ -139,15 +156,18 @@ class BM25:
         return cls(index=bm25s.BM25.load(str(folder)))
 
     def search(self, questions: list[str], k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """The top k of all texts, or of the `allowed` ids (sorted; k at most their number)."""
+        """The top k of all texts, or of the `allowed` ids (sorted; k at most their number). Ties go to the smaller
+        id, as `fuse` breaks them, so a filter that allows every text ranks as no filter does (bm25s's own top k
+        breaks ties otherwise, and its weight_mask would still rank masked texts, score 0, among allowed ones)."""
         tokens = bm25s.tokenize(questions, stopwords="en", show_progress=False, return_ids=False)  # index vocab
-        if allowed is None:
-            ids, scores = self.index.retrieve(tokens, k=min(k, self.size), show_progress=False, n_threads=0)
-            return np.asarray(ids), np.asarray(scores)
-        # bm25s's weight_mask would still rank masked texts (score 0) among the allowed ones that score 0
-        scores = np.stack([self.index.get_scores_from_ids(self.index.get_tokens_ids(q))[allowed] for q in tokens])
-        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]  # ties: the smaller id, as `fuse` breaks them
-        return allowed[order], np.take_along_axis(scores, order, axis=1)
+        among = np.arange(self.size) if allowed is None else allowed
+        k = min(k, len(among))
+        ids, scores = np.empty((len(questions), k), dtype=np.int64), np.empty((len(questions), k))
+        for i, question in enumerate(tokens):
+            score = self.index.get_scores_from_ids(self.index.get_tokens_ids(question))[among]
+            order = np.argsort(-score, kind="stable")[:k]
+            ids[i], scores[i] = among[order], score[order]
+        return ids, scores
 
 
 class Index:

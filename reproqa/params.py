@@ -251,6 +251,8 @@ class IndexParams(Section):
 class Rerank(Section):
     enabled: bool  # false: read the retriever's top_k as it ranks them
     candidates: int = Field(ge=1, le=1000)  # the retriever's top this many are reordered by the reranker
+    search_weight: float = Field(ge=0, le=1)  # 0: the reranker's order; else fused with the search's (rerank.rerank)
+    rrf_k: int = Field(ge=0, le=1000)  # of that fusion: weight / (rrf_k + rank)
 
 
 class EvaluateParams(Section):

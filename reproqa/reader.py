@@ -32,7 +32,7 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from reproqa.errors import UserError
 from reproqa.evaluate_modules.qa_scores.qa_scores import best_f1
-from reproqa.index import BM25
+from reproqa.index import BM25, wrong_contexts
 from reproqa.models import device, forget_how_loaded
 from reproqa.records import write_json
 
@@ -362,8 +362,8 @@ DISTRACTOR_DEPTH = 20
 
 
 def distractors(examples: list[dict], contexts: list[str], per_question: int) -> list[dict]:
-    """For each example, the `per_question` contexts that BM25 ranks highest for its question among `contexts`,
-    other than its own and any that holds one of its answers, as unanswerable examples: what the reader meets
+    """For each example, the `per_question` contexts that BM25 ranks highest for its question among `contexts`
+    and that do not answer it (`wrong_contexts`), as unanswerable examples: what the reader meets
     when the search returns another application's context, so it learns to say "no answer" there too.
 
     >>> rows = [{"id": "q1", "question": "who supports atlas billing?", "context": "atlas billing: anna keller.",
@@ -373,19 +373,11 @@ def distractors(examples: list[dict], contexts: list[str], per_question: int) ->
     [('q1/distractor1', 'atlas billings: tom lee.', [])]
     """
     ids, _ = BM25(contexts).search([example["question"] for example in examples], per_question + DISTRACTOR_DEPTH)
-    found = []
-    for example, ranked in zip(examples, ids):
-        answers = [answer["text"] for answer in example["answers"]]
-        others = [
-            contexts[i]
-            for i in ranked.tolist()
-            if contexts[i] != example["context"] and not any(answer in contexts[i] for answer in answers)
-        ]
-        found += [
-            {"id": f"{example['id']}/distractor{n}", "question": example["question"], "context": other, "answers": []}
-            for n, other in enumerate(others[:per_question], start=1)
-        ]
-    return found
+    return [
+        {"id": f"{example['id']}/distractor{n}", "question": example["question"], "context": other, "answers": []}
+        for example, ranked in zip(examples, ids.tolist())
+        for n, other in enumerate(wrong_contexts(example, contexts, ranked, per_question), start=1)
+    ]
 
 
 def training_windows(

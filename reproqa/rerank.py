@@ -23,7 +23,7 @@ import torch
 from datasets import Dataset
 from sentence_transformers import CrossEncoder
 
-from reproqa.index import Index
+from reproqa.index import Index, wrong_contexts
 from reproqa.models import device
 from reproqa.params import RerankNegatives
 
@@ -36,7 +36,7 @@ def answerable(rows: list[dict]) -> list[dict]:
 def training_tuples(rows: list[dict], index: Index, negatives: RerankNegatives) -> dict[str, Dataset]:
     """The training data for MultipleNegativesRankingLoss, as two datasets for one loss: "hard_negatives", the
     answerable rows whose question has negatives.per_question negatives among the top negatives.depth contexts
-    `index` finds for it by negatives.retriever (a context that contains one of its answers is skipped), as columns
+    `index` finds for it by negatives.retriever that do not answer it (`wrong_contexts`), as columns
     query, positive (the gold context), negative_1..negative_n; and "in_batch", the rows short of that many, as
     (query, positive) pairs that learn from the other questions' contexts in their batch only (a dataset is left
     out when empty). `index` holds the split's contexts only (Index.subset). (sentence-transformers trains on a
@@ -47,8 +47,7 @@ def training_tuples(rows: list[dict], index: Index, negatives: RerankNegatives) 
     hard: dict[str, list[str]] = {"query": [], "positive": []} | {f"negative_{i + 1}": [] for i in range(n)}
     plain: dict[str, list[str]] = {"query": [], "positive": []}
     for row, ids in zip(rows, found.tolist()):
-        answers = [answer["text"] for answer in row["answers"]]
-        wrong = [index.contexts[i] for i in ids if i >= 0 and not any(a in index.contexts[i] for a in answers)][:n]
+        wrong = wrong_contexts(row, index.contexts, ids, n)
         columns = hard if len(wrong) == n else plain
         columns["query"].append(row["question"])
         columns["positive"].append(row["context"])
@@ -85,11 +84,21 @@ def rerank(
     ranking: tuple[np.ndarray, np.ndarray],
     depth: int,
     batch_size: int,
+    search_weight: float = 0.0,
+    rrf_k: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A ranking (context ids and scores, as Index.search returns them) whose first `depth` candidates per question
     are reordered by the cross-encoder's logit for (question, context), which becomes their score. Candidates
     beyond `depth` keep their order after them, scored nan (not scored by the reranker); -1 (nothing found) stays
-    -1. Ties keep the search's order."""
+    -1. Ties keep the search's order.
+
+    With search_weight > 0 the candidates are ordered instead by the reciprocal rank fusion (Cormack et al.) of
+    the reranker's order and the search's, which becomes their score (ties: the reranker's order):
+
+        (1 - search_weight) / (rrf_k + rank by the reranker) + search_weight / (rrf_k + rank in the search)
+
+    A reranker trained on a few thousand questions is about as good as a hybrid search, and wrong on other
+    questions: fused, the two beat either (BENCHMARKS.md)."""
     ids, scores = ranking[0].copy(), ranking[1].astype(np.float64)
     scores[:, depth:] = np.nan
     head = ids[:, :depth]
@@ -104,6 +113,11 @@ def rerank(
         found = [i for i in row if i >= 0]
         scored = [next(logits) for _ in found]
         order = sorted(range(len(found)), key=lambda j: -scored[j])  # stable: ties keep the search's order
+        if search_weight:  # j is also the candidate's 0-based rank in the search
+            fused = {
+                j: (1 - search_weight) / (rrf_k + 1 + r) + search_weight / (rrf_k + 1 + j) for r, j in enumerate(order)
+            }
+            order, scored = sorted(order, key=lambda j: -fused[j]), fused
         ids[q, : len(found)] = [found[j] for j in order]
         scores[q, : len(found)] = [scored[j] for j in order]
     return ids, scores

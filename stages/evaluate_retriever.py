@@ -47,7 +47,8 @@ rankings = {name: searched.search(questions, depth, method) for name, (searched,
 candidates = answering.rerank.candidates
 found = index.search(questions, max(depth, candidates), answering.retriever)
 reranker = load_reranker(args.reranker, "float32")
-rankings["reranked"] = rerank(reranker, questions, index.contexts, found, candidates, params.batch_size)
+fusion = {"search_weight": answering.rerank.search_weight, "rrf_k": answering.rerank.rrf_k}
+rankings["reranked"] = rerank(reranker, questions, index.contexts, found, candidates, params.batch_size, **fusion)
 results = {
     name: ranking_metrics(ranking[0], relevant, params.ndcg_at, params.recall_at) for name, ranking in rankings.items()
 }

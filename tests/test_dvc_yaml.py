@@ -25,7 +25,13 @@ MODELS = {
 # Read besides their own: a section, or some keys of one (DVC then reruns the stage when those keys change)
 OTHER_SECTIONS = {
     "data_report": ["ingest"],
-    "evaluate_retriever": ["train_retriever", "evaluate.retriever", "evaluate.rerank.candidates"],
+    "evaluate_retriever": [
+        "train_retriever",
+        "evaluate.retriever",
+        "evaluate.rerank.candidates",
+        "evaluate.rerank.search_weight",
+        "evaluate.rerank.rrf_k",
+    ],
 }
 
 

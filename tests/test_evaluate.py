@@ -215,7 +215,7 @@ def combine(readings, retrieval_scores, weight):
         {
             "retriever": "dense",
             "top_k": 3,
-            "rerank": {"enabled": False, "candidates": 3},
+            "rerank": {"enabled": False, "candidates": 3, "search_weight": 0.0, "rrf_k": 0},
             "retrieval_weight": weight,
             "recall_at": [1],
             "ndcg_at": 10,

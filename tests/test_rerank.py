@@ -36,6 +36,18 @@ def test_rerank_orders_the_first_candidates_by_the_logit_and_leaves_the_rest():
     assert found[0].tolist()[0] == [0, 1, 2, 3, 4]  # the search's ranking is not changed in place
 
 
+def test_fused_with_the_search_a_candidate_both_rank_high_goes_first():
+    contexts = ["c0", "c1", "c2", "c3"]
+    model = Scores({"c0": 1.0, "c1": 3.0, "c2": 2.0, "c3": 4.0})  # reranker's order: c3 c1 c2 c0
+    found = np.array([[0, 1, 2, 3]]), np.array([[4.0, 3, 2, 1]])  # the search's: c0 c1 c2 c3
+    ids, scores = rerank(model, ["q"], contexts, found, depth=4, batch_size=4, search_weight=0.5, rrf_k=0)
+    # c0 1/4 + 1/1, c1 1/2 + 1/2, c2 1/3 + 1/3, c3 1/1 + 1/4 (halved): c0 and c3 tie, the reranker's c3 first
+    assert ids.tolist() == [[3, 0, 1, 2]]
+    assert scores[0].tolist() == pytest.approx([0.625, 0.625, 0.5, 1 / 3])
+    only_search = rerank(model, ["q"], contexts, found, depth=4, batch_size=4, search_weight=1.0, rrf_k=60)
+    assert only_search[0].tolist() == [[0, 1, 2, 3]]
+
+
 @pytest.fixture(scope="module")
 def tiny_index(tiny_model):
     contexts = [
@@ -97,8 +109,11 @@ def test_the_stage_trains_a_cross_encoder_whose_order_answering_reads(pipeline):
     table = json.loads((root / "metrics/evaluate_retriever/metrics.json").read_text())
     assert set(table["reranked"]) == set(table["hybrid"])
 
-    # The reader reads the search's top candidates in the reranker's order, and the retrieval scores are its logits
+    # The reader reads the search's top candidates in the reranker's order (not fused with the search's order),
+    # and the retrieval scores are its logits
     answerer = answerer_of(root, precision="float32", top_k=3)
+    fused = answerer.params.rerank
+    answerer.params = answerer.params.model_copy(update={"rerank": fused.model_copy(update={"search_weight": 0.0})})
     questions = ["which team owns atlas billing hub?", "what is the system id of nova crm?"]
     found = answerer.index.search(questions, answerer.params.rerank.candidates, answerer.params.retriever)[0]
     for question, candidates, answer in zip(questions, found.tolist(), answerer.answer(questions)):
@@ -109,16 +124,34 @@ def test_the_stage_trains_a_cross_encoder_whose_order_answering_reads(pipeline):
         assert answer.retrieved == expected
         assert answer.retrieval_scores == pytest.approx(sorted(logits.tolist(), reverse=True)[:3], abs=1e-4)
 
+    # Fused (the default), answering reads the order `rerank` fuses
+    answerer.params = answerer.params.model_copy(update={"rerank": fused})
+    assert fused.search_weight > 0
+    found = answerer.index.search(questions, fused.candidates, answerer.params.retriever)
+    expected = rerank(
+        answerer.reranker,
+        questions,
+        answerer.index.contexts,
+        found,
+        fused.candidates,
+        8,
+        fused.search_weight,
+        fused.rrf_k,
+    )
+    assert [answer.retrieved for answer in answerer.answer(questions)] == expected[0][:, :3].tolist()
+
 
 def test_without_the_reranker_answering_needs_no_reranker_and_reads_the_search_order(pipeline, tmp_path):
     root, _, _ = pipeline
     project = tmp_path / "copy"
     shutil.copytree(root, project)
     shutil.rmtree(project / "models/reranker")
-    answerer = answerer_of(project, precision="float32", rerank=Rerank(enabled=False, candidates=20))
+    off = Rerank(enabled=False, candidates=20, search_weight=0.5, rrf_k=0)
+    answerer = answerer_of(project, precision="float32", rerank=off)
     assert answerer.reranker is None
     questions = ["which team owns atlas billing hub?"]
-    assert answerer.answer(questions)[0].retrieved == answerer.index.search(questions, 3, "dense")[0][0].tolist()
+    searched = answerer.index.search(questions, 3, answerer.params.retriever)[0][0].tolist()
+    assert answerer.answer(questions)[0].retrieved == searched
 
 
 def test_switching_the_reranker_off_reruns_only_the_evaluation(pipeline, tmp_path):
