@@ -58,10 +58,7 @@ def main() -> None:
     }
     tuples = training_tuples(splits["train"], index.subset([r["context"] for r in splits["train"]]), params.negatives)
     samples = reranking_samples(
-        splits["validation"],
-        index.subset([r["context"] for r in splits["validation"]]),
-        params.negatives.retriever,
-        params.negatives.depth,
+        splits["validation"], index.subset([r["context"] for r in splits["validation"]]), params.negatives
     )
     for name in args.losses:
         set_seed(params.seed)

@@ -159,6 +159,7 @@ class RerankNegatives(Section):
     per_question: int = Field(ge=1, le=64)  # hard negatives per question: its top candidates that hold no answer
     in_batch: int = Field(ge=0, le=1024)  # and this many other questions' contexts of its batch
     depth: int = Field(ge=2, le=1000)  # candidates retrieved per question (training: mined; validation: reranked)
+    scope: Literal["title", "source"] | None  # searched among the contexts of the gold context's title (or source)
 
 
 class TrainRerankerParams(Section):
@@ -211,7 +212,9 @@ class TrainParams(Section):
     early_stopping_patience: int | None = Field(ge=1)
     max_train_examples: int | None = Field(ge=1)  # null: all; a number: a seeded subset (quick CPU runs)
     distractors: int = Field(ge=0, le=20)  # per question: other contexts BM25 finds for it, trained as "no answer"
+    distractors_scope: Literal["title", "source"] | None  # found among the contexts of its own document only
     no_answer_weight: float = Field(gt=0, le=1)  # loss weight of windows labelled "no answer" (reader.SpanTrainer)
+    no_answer_weight_end: float | None = Field(gt=0, le=1)  # that weight at the last step, linearly; null: constant
     allow_unanswerable: bool  # SQuAD v2 post-processing: predict "" when the null score wins
     # "" when the null score beats the best span by more than this; "validation": the threshold that maximises
     # validation F1, chosen by stage train and saved with the model (the official SQuAD v2 evaluation's best_f1_thresh)

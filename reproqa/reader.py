@@ -32,7 +32,7 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from reproqa.errors import UserError
 from reproqa.evaluate_modules.qa_scores.qa_scores import best_f1
-from reproqa.index import BM25, wrong_contexts
+from reproqa.index import BM25, ids_by_value, wrong_contexts
 from reproqa.models import device, forget_how_loaded
 from reproqa.records import write_json
 
@@ -63,6 +63,15 @@ class EpochSeededSampler(LengthGroupedSampler):
         return super().__iter__()
 
 
+def ramp(start: float, end: float, step: int, steps: int) -> float:
+    """The value at `step` of `steps` of a linear ramp from `start` (step 0) to `end` (the last step).
+
+    >>> ramp(0.1, 1.0, 150, 600), ramp(0.1, 1.0, 600, 600), ramp(0.5, 0.5, 10, 0)
+    (0.325, 1.0, 0.5)
+    """
+    return start if start == end or not steps else start + (end - start) * min(step / steps, 1.0)
+
+
 class SpanTrainer(Trainer):
     """The Trainer for span extraction, with three changes that make a run independent of how windows are
     batched, padded and spread over processes (DDP), and of where it was resumed:
@@ -79,12 +88,15 @@ class SpanTrainer(Trainer):
     Below 1, a random QA head no longer finds "CLS everywhere" the cheapest minimum, where it stayed on SQuAD
     v2 data and with distractors (BENCHMARKS.md); the null threshold chosen on validation recalibrates "no
     answer" afterwards. Each window's loss is scaled, not renormalised, so the loss of a batch stays the mean
-    of its windows' and splitting a batch over processes (DDP) changes nothing.
+    of its windows' and splitting a batch over processes (DDP) changes nothing. With `no_answer_weight_end`
+    the weight moves linearly from `no_answer_weight` at step 0 to it at the last step: spans first, then
+    "no answer" at full weight.
     """
 
-    def __init__(self, *args, no_answer_weight: float = 1.0, **kwargs):
+    def __init__(self, *args, no_answer_weight: float = 1.0, no_answer_weight_end: float | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.no_answer_weight = no_answer_weight
+        self.no_answer_weight_end = no_answer_weight if no_answer_weight_end is None else no_answer_weight_end
 
     def _determine_best_metric(self, metrics, trial):
         """The Trainer's choice of the best checkpoint, except that a tie goes to the later one: on the "no
@@ -122,9 +134,10 @@ class SpanTrainer(Trainer):
             )
             / 2
         )
-        if self.no_answer_weight != 1.0:  # a window labelled at its CLS token is a "no answer" window
+        weight = ramp(self.no_answer_weight, self.no_answer_weight_end, self.state.global_step, self.state.max_steps)
+        if weight != 1.0:  # a window labelled at its CLS token is a "no answer" window
             cls = (inputs["input_ids"] == self.processing_class.cls_token_id).int().argmax(dim=1)
-            per_window = torch.where(starts == cls, self.no_answer_weight, 1.0) * per_window
+            per_window = torch.where(starts == cls, weight, 1.0) * per_window
         loss = per_window.mean()
         return (loss, outputs) if return_outputs else loss
 
@@ -361,37 +374,59 @@ def scores(examples: list[dict], predictions: dict[str, str], digits: int | None
 DISTRACTOR_DEPTH = 20
 
 
-def distractors(examples: list[dict], contexts: list[str], per_question: int) -> list[dict]:
+def distractors(
+    examples: list[dict], contexts: list[str], per_question: int, documents: dict[str, str | None] | None = None
+) -> list[dict]:
     """For each example, the `per_question` contexts that BM25 ranks highest for its question among `contexts`
     and that do not answer it (`wrong_contexts`), as unanswerable examples: what the reader meets
-    when the search returns another application's context, so it learns to say "no answer" there too.
+    when the search returns another application's context, so it learns to say "no answer" there too. With
+    `documents` (each context's document: its title or source), only among the contexts of the example's own
+    document, what it meets when a question is asked with a filter (train.distractors_scope).
 
     >>> rows = [{"id": "q1", "question": "who supports atlas billing?", "context": "atlas billing: anna keller.",
     ...          "answers": [{"text": "anna keller", "answer_start": 15}]}]
     >>> corpus = ["atlas billing: anna keller.", "atlas billing v2: anna keller.", "atlas billings: tom lee."]
     >>> [(d["id"], d["context"], d["answers"]) for d in distractors(rows, corpus, per_question=1)]
     [('q1/distractor1', 'atlas billings: tom lee.', [])]
+    >>> documents = dict(zip(corpus, ["wiki", "wiki", "crm"]))
+    >>> distractors(rows, corpus, per_question=1, documents=documents)  # crm's context is another document's
+    []
     """
-    ids, _ = BM25(contexts).search([example["question"] for example in examples], per_question + DISTRACTOR_DEPTH)
+    bm25, depth = BM25(contexts), per_question + DISTRACTOR_DEPTH
+    if documents is None:
+        rankings = bm25.search([example["question"] for example in examples], depth)[0].tolist()
+    else:
+        among = {value: np.array(ids) for value, ids in ids_by_value([documents[c] for c in contexts]).items()}
+        rankings = [
+            bm25.search([example["question"]], depth, among[documents[example["context"]]])[0][0].tolist()
+            for example in examples
+        ]
     return [
         {"id": f"{example['id']}/distractor{n}", "question": example["question"], "context": other, "answers": []}
-        for example, ranked in zip(examples, ids.tolist())
+        for example, ranked in zip(examples, rankings)
         for n, other in enumerate(wrong_contexts(example, contexts, ranked, per_question), start=1)
     ]
 
 
 def training_windows(
-    path: Path, tokenizer, settings: ReaderSettings, seed: int, limit: int | None, per_question: int
+    path: Path,
+    tokenizer,
+    settings: ReaderSettings,
+    seed: int,
+    limit: int | None,
+    per_question: int,
+    scope: str | None = None,
 ) -> Dataset:
     """The model's inputs for training: the split at `path` shuffled (seeded), its first `limit` examples (all
-    if None) and `per_question` distractors of each from the split's contexts, cut into labelled windows
-    (train_features)."""
-    split = Dataset.from_parquet(str(path), columns=COLUMNS)
-    examples = split.shuffle(seed=seed)
+    if None) and `per_question` distractors of each from the split's contexts (with `scope`, a column such as
+    title: from those of its own document), cut into labelled windows (train_features)."""
+    split = Dataset.from_parquet(str(path), columns=COLUMNS + ([scope] if scope else []))
+    examples = split.select_columns(COLUMNS).shuffle(seed=seed)
     if limit is not None:
         examples = examples.select(range(min(limit, len(examples))))
     if per_question:
-        rows = distractors(examples.to_list(), sorted(set(split["context"])), per_question)
+        documents = dict(zip(split["context"], split[scope])) if scope else None
+        rows = distractors(examples.to_list(), sorted(set(split["context"])), per_question, documents)
         examples = concatenate_datasets([examples, Dataset.from_list(rows, features=examples.features)])
     window = partial(train_features, tokenizer, max_seq_length=settings.max_seq_length, doc_stride=settings.doc_stride)
     return examples.map(window, batched=True, remove_columns=COLUMNS)

@@ -13,7 +13,11 @@ context that holds the answer may well answer the question, so it is no safe neg
 BinaryCrossEntropyLoss on the same pairs, the sentence-transformers recipe, the bundled model with its new head
 stayed at the chance loss for two epochs of the sample (BENCHMARKS.md).
 sentence_transformers.util.mine_hard_negatives mines with an embedding model only; the search here can be BM25,
-the fine-tuned retriever, or their hybrid (train_reranker.negatives.retriever), the candidates answering sees.
+the fine-tuned retriever, or their hybrid (train_reranker.negatives.retriever), the candidates answering sees;
+with train_reranker.negatives.scope, among the contexts of the question's own document only, the candidates a
+question scoped by a filter (`reproqa ask --filter`, evaluate.scope) sees: where questions do not name their
+document (a privacy policy's "do you share my data?"), the search's top contexts from other documents may
+answer as well as the gold one, and within the document are the contexts to tell apart.
 """
 
 from pathlib import Path
@@ -33,16 +37,27 @@ def answerable(rows: list[dict]) -> list[dict]:
     return [row for row in rows if not row["is_impossible"]]
 
 
+def scopes(rows: list[dict], index: Index, field: str | None) -> list[dict] | None:
+    """Per row, the filter that keeps the contexts sharing its gold context's `field` (title or source) in
+    `index`; None: no filter."""
+    if field is None:
+        return None
+    gold = index.ids_of([row["context"] for row in rows])
+    return [{field: [index.fields[field][i]]} for i in gold.tolist()]
+
+
 def training_tuples(rows: list[dict], index: Index, negatives: RerankNegatives) -> dict[str, Dataset]:
     """The training data for MultipleNegativesRankingLoss, as two datasets for one loss: "hard_negatives", the
     answerable rows whose question has negatives.per_question negatives among the top negatives.depth contexts
     `index` finds for it by negatives.retriever that do not answer it (`wrong_contexts`), as columns
     query, positive (the gold context), negative_1..negative_n; and "in_batch", the rows short of that many, as
     (query, positive) pairs that learn from the other questions' contexts in their batch only (a dataset is left
-    out when empty). `index` holds the split's contexts only (Index.subset). (sentence-transformers trains on a
-    dict of datasets one batch from one dataset at a time.)"""
+    out when empty). `index` holds the split's contexts only (Index.subset); with negatives.scope, a question's
+    negatives come from its own document's contexts (`scopes`). (sentence-transformers trains on a dict of
+    datasets one batch from one dataset at a time.)"""
     rows = answerable(rows)
-    found = index.search([row["question"] for row in rows], negatives.depth, negatives.retriever)[0]
+    questions = [row["question"] for row in rows]
+    found = index.search(questions, negatives.depth, negatives.retriever, scopes(rows, index, negatives.scope))[0]
     n = negatives.per_question
     hard: dict[str, list[str]] = {"query": [], "positive": []} | {f"negative_{i + 1}": [] for i in range(n)}
     plain: dict[str, list[str]] = {"query": [], "positive": []}
@@ -57,12 +72,15 @@ def training_tuples(rows: list[dict], index: Index, negatives: RerankNegatives) 
     return {name: dataset for name, dataset in datasets.items() if len(dataset)}
 
 
-def reranking_samples(rows: list[dict], index: Index, retriever: str, depth: int) -> list[dict]:
-    """CrossEncoderRerankingEvaluator's samples: per answerable row, the top `depth` contexts `index` finds for its
-    question (the documents to reorder) and its gold context (the positive; a miss when the search missed it)."""
+def reranking_samples(rows: list[dict], index: Index, negatives: RerankNegatives) -> list[dict]:
+    """CrossEncoderRerankingEvaluator's samples: per answerable row, the top negatives.depth contexts `index` finds
+    for its question by negatives.retriever (within its document with negatives.scope: `scopes`), the documents to
+    reorder, and its gold context (the positive; a miss when the search missed it). A question whose scope holds
+    a single context has nothing to reorder and is left out."""
     rows = answerable(rows)
-    found = index.search([row["question"] for row in rows], depth, retriever)[0]
-    return [
+    questions = [row["question"] for row in rows]
+    found = index.search(questions, negatives.depth, negatives.retriever, scopes(rows, index, negatives.scope))[0]
+    samples = [
         {
             "query": row["question"],
             "positive": [row["context"]],
@@ -70,6 +88,7 @@ def reranking_samples(rows: list[dict], index: Index, retriever: str, depth: int
         }
         for row, ids in zip(rows, found.tolist())
     ]
+    return [sample for sample in samples if len(sample["documents"]) > 1]
 
 
 def load_reranker(folder: str | Path, precision: str) -> CrossEncoder:

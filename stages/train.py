@@ -52,9 +52,16 @@ if params.lora.enabled:
     model = with_lora(model, params.lora)
 
 # 2. Training windows (a seeded subset for quick runs), with params.distractors per question (other contexts of
-# the split BM25 finds for it, labelled "no answer"; 0 by default), and the validation split, prepared for EM/F1
+# the split, or of its document with distractors_scope, that BM25 finds for it, labelled "no answer"; 0 by
+# default), and the validation split, prepared for EM/F1
 train_windows = training_windows(
-    args.train, tokenizer, settings, params.seed, params.max_train_examples, params.distractors
+    args.train,
+    tokenizer,
+    settings,
+    seed=params.seed,
+    limit=params.max_train_examples,  # None: all
+    per_question=params.distractors,  # distractors
+    scope=params.distractors_scope,  # None: from the whole split
 )
 validation = EvalSet.of(args.validation, tokenizer, settings)
 
@@ -89,6 +96,7 @@ trainer = ReaderTrainer(
     settings=settings,
     choose_null_threshold=choose_null_threshold,
     no_answer_weight=params.no_answer_weight,  # of the loss of windows labelled "no answer"
+    no_answer_weight_end=params.no_answer_weight_end,  # reached linearly at the last step (None: constant)
     data_collator=DataCollatorWithPadding(tokenizer),
     processing_class=tokenizer,
     callbacks=callbacks,

@@ -44,18 +44,14 @@ set_seed(params.seed)
 model = CrossEncoder(resolve_model(params.base_model), num_labels=1, max_length=params.max_seq_length, device=None)
 
 # 2. Training tuples (a seeded subset of the questions for quick runs) with their negatives, and the validation
-# questions with the candidates to reorder, each split searched among its own contexts
+# questions with the candidates to reorder, each split searched among its own contexts (and with negatives.scope,
+# each question among its own document's)
 index = Index.load(args.index, load_encoder(args.retriever, "float32"), batch_size=params.batch_size)
 train, validation = list(read_rows(args.train, COLUMNS)), list(read_rows(args.validation, COLUMNS))
 if params.max_train_questions is not None:
     train = random.Random(params.seed).sample(train, min(params.max_train_questions, len(train)))
 train_tuples = training_tuples(train, index.subset([row["context"] for row in train]), params.negatives)
-samples = reranking_samples(
-    validation,
-    index.subset([row["context"] for row in validation]),
-    params.negatives.retriever,
-    params.negatives.depth,
-)
+samples = reranking_samples(validation, index.subset([row["context"] for row in validation]), params.negatives)
 
 # 3. Train, reordering the validation candidates every eval_steps
 shutil.rmtree(args.scratch, ignore_errors=True)  # checkpoints of an earlier run with other params

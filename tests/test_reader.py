@@ -132,6 +132,7 @@ def test_distractors_are_other_contexts_of_the_split_trained_as_no_answer(tmp_pa
             "question": [question for question, _, _ in rows],
             "context": [context for _, context, _ in rows],
             "answers": [[{"text": a, "answer_start": c.index(a)}] if a else [] for _, c, a in rows],
+            "title": ["atlas billing hub", "atlas billing hub v2", "atlas billing hub"],
         }
     ).to_parquet(tmp_path / "train.parquet")
     settings = ReaderSettings(384, 64, 20, 30, True, 0.0)  # one window per (question, context)
@@ -146,6 +147,11 @@ def test_distractors_are_other_contexts_of_the_split_trained_as_no_answer(tmp_pa
     for question, own, answer in rows:
         found = [c for c in (CONTEXT, sibling, holds_answer) if pair[question, c] in read]
         assert len(found) == 1 and found[0] != own and (answer is None or answer not in found[0])
+    # within its own document (distractors_scope: title): q1's one other context holds its answer, q2's document
+    # has no other, and q3 (unanswerable) reads q1's context
+    scoped = training_windows(tmp_path / "train.parquet", tokenizer, settings, 0, None, per_question=1, scope="title")
+    assert len(scoped) == 4 and scoped["input_ids"][3] == list(pair[rows[2][0], CONTEXT])
+    assert scoped.column_names == windows.column_names
 
 
 def test_prediction_batches_keep_window_order_under_length_grouping(tmp_path, tokenizer):
@@ -228,15 +234,22 @@ def test_no_answer_weight_scales_the_loss_of_the_windows_labelled_at_cls(tmp_pat
     model = AutoModelForQuestionAnswering.from_pretrained(resolve_model("all-MiniLM-L6-v2")).eval()
     collate = DataCollatorWithPadding(tokenizer)
 
-    def loss(weight, windows):
+    def loss(weight, windows, end=None, step=0):
         args = TrainingArguments(output_dir=str(tmp_path), report_to="none")
-        trainer = SpanTrainer(model=model, args=args, processing_class=tokenizer, no_answer_weight=weight)
+        trainer = SpanTrainer(
+            model=model, args=args, processing_class=tokenizer, no_answer_weight=weight, no_answer_weight_end=end
+        )
+        trainer.state.global_step, trainer.state.max_steps = step, 8
         return trainer.compute_loss(model, collate(windows))
 
     span, null = loss(1.0, [answered]), loss(1.0, [no_answer])
     assert torch.allclose(loss(1.0, [answered, no_answer]), (span + null) / 2, atol=1e-6)  # run_qa.py's mean
     assert torch.allclose(loss(0.25, [answered, no_answer]), (span + 0.25 * null) / 2, atol=1e-6)
     assert torch.allclose(loss(0.25, [answered]), span, atol=1e-6)
+    # a ramp from 0.25 at step 0 to 1.0 at step 8: 0.625 half way, 1.0 at the end
+    assert torch.allclose(loss(0.25, [answered, no_answer], end=1.0), (span + 0.25 * null) / 2, atol=1e-6)
+    assert torch.allclose(loss(0.25, [answered, no_answer], end=1.0, step=4), (span + 0.625 * null) / 2, atol=1e-6)
+    assert torch.allclose(loss(0.25, [answered, no_answer], end=1.0, step=8), (span + null) / 2, atol=1e-6)
 
 
 def test_a_tie_on_validation_keeps_the_later_checkpoint(tmp_path):

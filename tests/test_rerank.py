@@ -11,7 +11,7 @@ from sentence_transformers import CrossEncoder, SentenceTransformer
 from conftest import answerer_of, stages_run_after
 from reproqa.index import Index
 from reproqa.params import Fusion, Rerank, RerankNegatives
-from reproqa.rerank import rerank, training_tuples
+from reproqa.rerank import rerank, reranking_samples, training_tuples
 
 
 class Scores:
@@ -75,7 +75,7 @@ def test_negatives_come_from_the_split_and_never_hold_an_answer(tiny_index):
     ]
     split = tiny_index.subset(contexts[:4])  # the split's contexts: orion wiki is another split's
     assert split.contexts == contexts[:4]
-    negatives = RerankNegatives(retriever="bm25", per_question=2, in_batch=1, depth=4)
+    negatives = RerankNegatives(retriever="bm25", per_question=2, in_batch=1, depth=4, scope=None)
     tuples = training_tuples(rows, split, negatives)
     assert list(tuples) == ["hard_negatives"]  # the unanswerable row is left out
     atlas, nova = tuples["hard_negatives"].to_list()
@@ -86,6 +86,39 @@ def test_negatives_come_from_the_split_and_never_hold_an_answer(tiny_index):
     fewer = training_tuples(rows, split, negatives.model_copy(update={"per_question": 3}))
     assert fewer["in_batch"].to_list() == [{"query": rows[0]["question"], "positive": contexts[0]}]
     assert [row["query"] for row in fewer["hard_negatives"]] == [rows[1]["question"]]
+
+
+def test_scoped_negatives_and_candidates_come_from_the_question_s_own_document(tiny_model):
+    """Questions that do not name their document (a policy's "do you share my data?") are answered with a filter;
+    the reranker then learns to tell apart the contexts of one document, not of all."""
+    contexts = [
+        "we share your data with partners.",
+        "we never sell your data.",
+        "we share your data with advertisers.",
+        "your data is never sold.",
+        "we keep logs for a year.",
+        "initech does not track you.",
+    ]
+    titles = ["acme", "acme", "globex", "globex", "acme", "initech"]
+    encoder = SentenceTransformer(str(tiny_model), device="cpu")
+    fusion = Fusion(method="rrf", rrf_k=60, dense_weight=0.5, candidates=5)
+    index = Index.build(contexts, titles, encoder, 8, fusion)
+    rows = [row("do you share my data?", contexts[0], "partners"), row("do you sell my data?", contexts[3], "never")]
+    alone = row("do you track me?", contexts[5], "does not track")  # its document has one context: nothing to reorder
+    for retriever in ("bm25", "dense", "hybrid"):
+        negatives = RerankNegatives(retriever=retriever, per_question=2, in_batch=0, depth=4, scope="title")
+        tuples = training_tuples(rows, index, negatives)
+        [acme] = tuples["hard_negatives"].to_list()
+        assert {acme["negative_1"], acme["negative_2"]} == {contexts[1], contexts[4]}, retriever
+        # globex has one wrong context, short of two: it learns from its batch only
+        assert tuples["in_batch"].to_list() == [{"query": rows[1]["question"], "positive": contexts[3]}]
+        samples = reranking_samples(rows + [alone], index, negatives)
+        assert len(samples) == 2, retriever
+        assert sorted(samples[0]["documents"]) == sorted(contexts[i] for i in (0, 1, 4)), retriever
+        assert sorted(samples[1]["documents"]) == sorted(contexts[2:4]), retriever
+    unscoped = RerankNegatives(retriever="bm25", per_question=2, in_batch=0, depth=4, scope=None)
+    acme = training_tuples(rows, index, unscoped)["hard_negatives"].to_list()[0]
+    assert contexts[2] in (acme["negative_1"], acme["negative_2"])  # another document's: what the scope removes
 
 
 def test_a_subset_ranks_its_contexts_as_the_whole_index_ranks_them(tiny_index):
