@@ -37,13 +37,21 @@ def answerable(rows: list[dict]) -> list[dict]:
     return [row for row in rows if not row["is_impossible"]]
 
 
-def scopes(rows: list[dict], index: Index, field: str | None) -> list[dict] | None:
+def document_filters(rows: list[dict], index: Index, field: str | None) -> list[dict] | None:
     """Per row, the filter that keeps the contexts sharing its gold context's `field` (title or source) in
     `index`; None: no filter."""
     if field is None:
         return None
     gold = index.ids_of([row["context"] for row in rows])
     return [{field: [index.fields[field][i]]} for i in gold.tolist()]
+
+
+def searched(rows: list[dict], index: Index, negatives: RerankNegatives) -> tuple[list[dict], np.ndarray]:
+    """The answerable rows, and for each the ids of the top negatives.depth contexts `index` finds for its question
+    by negatives.retriever (-1 past the end), within its own document with negatives.scope (`document_filters`)."""
+    rows = answerable(rows)
+    filters = document_filters(rows, index, negatives.scope)
+    return rows, index.search([row["question"] for row in rows], negatives.depth, negatives.retriever, filters)[0]
 
 
 def training_tuples(rows: list[dict], index: Index, negatives: RerankNegatives) -> dict[str, Dataset]:
@@ -53,11 +61,9 @@ def training_tuples(rows: list[dict], index: Index, negatives: RerankNegatives) 
     query, positive (the gold context), negative_1..negative_n; and "in_batch", the rows short of that many, as
     (query, positive) pairs that learn from the other questions' contexts in their batch only (a dataset is left
     out when empty). `index` holds the split's contexts only (Index.subset); with negatives.scope, a question's
-    negatives come from its own document's contexts (`scopes`). (sentence-transformers trains on a dict of
+    negatives come from its own document's contexts (`searched`). (sentence-transformers trains on a dict of
     datasets one batch from one dataset at a time.)"""
-    rows = answerable(rows)
-    questions = [row["question"] for row in rows]
-    found = index.search(questions, negatives.depth, negatives.retriever, scopes(rows, index, negatives.scope))[0]
+    rows, found = searched(rows, index, negatives)
     n = negatives.per_question
     hard: dict[str, list[str]] = {"query": [], "positive": []} | {f"negative_{i + 1}": [] for i in range(n)}
     plain: dict[str, list[str]] = {"query": [], "positive": []}
@@ -73,13 +79,10 @@ def training_tuples(rows: list[dict], index: Index, negatives: RerankNegatives) 
 
 
 def reranking_samples(rows: list[dict], index: Index, negatives: RerankNegatives) -> list[dict]:
-    """CrossEncoderRerankingEvaluator's samples: per answerable row, the top negatives.depth contexts `index` finds
-    for its question by negatives.retriever (within its document with negatives.scope: `scopes`), the documents to
-    reorder, and its gold context (the positive; a miss when the search missed it). A question whose scope holds
-    a single context has nothing to reorder and is left out."""
-    rows = answerable(rows)
-    questions = [row["question"] for row in rows]
-    found = index.search(questions, negatives.depth, negatives.retriever, scopes(rows, index, negatives.scope))[0]
+    """CrossEncoderRerankingEvaluator's samples: per answerable row, the top contexts `index` finds for its
+    question (`searched`), the documents to reorder, and its gold context (the positive; a miss when the search
+    missed it). A question whose scope holds a single context has nothing to reorder and is left out."""
+    rows, found = searched(rows, index, negatives)
     samples = [
         {
             "query": row["question"],

@@ -22,6 +22,7 @@ from reproqa.index import ranking_metrics
 from reproqa.params import load_params
 from reproqa.reader import qa_scores
 from reproqa.records import DIGITS, count_rows, read_rows, write_json
+from reproqa.rerank import document_filters
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--splits", type=Path, nargs=3, required=True, help="train, validation, test: counted")
@@ -47,7 +48,7 @@ isolated = [reading[0][0] for reading in answerer.reader.read(questions, [[row["
 
 gold_ids = answerer.index.ids_of([row["context"] for row in test])
 if params.scope:  # the filter a user who names the gold context's document gives
-    scopes = [{params.scope: [answerer.index.fields[params.scope][gold]]} for gold in gold_ids.tolist()]
+    scopes = document_filters(test, answerer.index, params.scope)
     scoped = answerer.answer(questions, filters=scopes)
 
 # 2. Where the gold context ranks, for the answerable questions (and within their scope)
