@@ -40,7 +40,7 @@ def workspace(work: Path, datasets: Path, raw: str, benchmark: str | None, overr
     (work / "data/raw").mkdir(parents=True)
     (work / "data/benchmark").mkdir(parents=True)
     shutil.copy(REPO / "dvc.yaml", work)
-    for folder in ("stages", "reproqa"):
+    for folder in ("stages", "reproqa", "imports"):
         shutil.copytree(REPO / folder, work / folder, ignore=shutil.ignore_patterns("__pycache__"))
     (work / "data/raw" / Path(raw).name).symlink_to(datasets / raw)
     params = yaml.safe_load((REPO / "params.yaml").read_text())

@@ -2,6 +2,7 @@
 
 import os
 import platform
+import shutil
 from pathlib import Path
 
 import torch
@@ -19,6 +20,27 @@ def resolve_model(name: str) -> str:
     if Path(name).exists():
         return str(Path(name).resolve())
     return name
+
+
+# Files of a Hub model repository that PyTorch does not load: other frameworks' weights and exported copies.
+NOT_PYTORCH = ["*.h5", "*.msgpack", "*.ot", "*.onnx", "onnx/*", "openvino/*", "coreml/*", ".git*"]
+
+
+def copy_model(name: str, folder: Path) -> None:
+    """Copy the model `name` names (resolve_model; a Hub id is downloaded, its PyTorch files only) into `folder`,
+    byte for byte: a copy of a DVC-imported model has the import's own hash in dvc.lock.
+
+    >>> import tempfile; folder = Path(tempfile.mkdtemp()) / "base"
+    >>> copy_model("all-MiniLM-L6-v2", folder); (folder / "modules.json").exists()
+    True
+    """
+    source = Path(resolve_model(name))
+    if not source.is_dir():  # a Hub id: the libraries' cache, then a copy
+        from huggingface_hub import snapshot_download
+
+        source = Path(snapshot_download(name, ignore_patterns=NOT_PYTORCH))
+    # symlinks=False: the Hub's cache links each file to a blob; the copy holds the bytes
+    shutil.copytree(source, folder, ignore=shutil.ignore_patterns(".*", "__pycache__"), dirs_exist_ok=True)
 
 
 def dropout_config(name: str, dropout: float | None):

@@ -135,7 +135,7 @@ class TrainRetrieverParams(Section):
     base_model: str = Field(min_length=1)  # all-MiniLM-L6-v2 (bundled), a local folder, or a Hub id
     max_seq_length: int = Field(ge=16, le=8192)
     matryoshka_dims: list[int] = Field(min_length=1)  # largest first; at most the model's dimension
-    epochs: float = Field(gt=0, le=100)
+    epochs: float = Field(ge=0, le=100)  # 0: the base model as it is, evaluated but not trained
     batch_size: int = Field(ge=2, le=65536)  # in-batch negatives: bigger batches, harder task
     lr: float = Field(gt=0, lt=1)
     warmup_ratio: float = Field(ge=0, lt=1)
@@ -167,7 +167,7 @@ class TrainRerankerParams(Section):
 
     base_model: str = Field(min_length=1)  # all-MiniLM-L6-v2 (bundled, a new head), a local folder, or a Hub id
     max_seq_length: int = Field(ge=16, le=8192)  # question and context together
-    epochs: float = Field(gt=0, le=100)
+    epochs: float = Field(ge=0, le=100)  # 0: the base model as it is, evaluated but not trained
     batch_size: int = Field(ge=1, le=65536)
     lr: float = Field(gt=0, lt=1)
     warmup_ratio: float = Field(ge=0, lt=1)
@@ -199,7 +199,7 @@ class TrainParams(Section):
     base_model: str = Field(min_length=1)  # all-MiniLM-L6-v2 (bundled), a local folder, or a Hub id
     max_seq_length: int = Field(ge=32, le=8192)  # question + context window, in tokens
     doc_stride: int = Field(ge=0)  # overlap of consecutive windows of a long context
-    epochs: float = Field(gt=0, le=100)
+    epochs: float = Field(ge=0, le=100)  # 0: the base model as it is, evaluated but not trained
     batch_size: int = Field(ge=1, le=65536)
     lr: float = Field(gt=0, lt=1)
     warmup_ratio: float = Field(ge=0, lt=1)

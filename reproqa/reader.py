@@ -184,6 +184,24 @@ class ReaderSettings:
         return cls(**json.loads((Path(folder) / SETTINGS).read_text()))
 
 
+def describe_base(folder: Path, missing_keys: list[str], settings: ReaderSettings) -> str:
+    """What stage train starts from, for its log: whether the base model's QA head was loaded or made new
+    (`missing_keys` of from_pretrained's loading info), and, for a reader saved by this project, the settings it
+    read with where the params differ (a window of another length reads differently from how it was trained).
+
+    >>> describe_base(Path("/nonexistent"), ["qa_outputs.weight", "qa_outputs.bias"], None)
+    'a new QA head (random, seeded)'
+    """
+    if any(key.startswith("qa_outputs.") for key in missing_keys):
+        return "a new QA head (random, seeded)"
+    described = "the base model's own QA head"
+    if (Path(folder) / SETTINGS).exists():
+        base = asdict(ReaderSettings.load(folder))
+        differ = {name: value for name, value in base.items() if value != getattr(settings, name)}
+        described += f"; it read with {differ}, where the params differ" if differ else ""
+    return described
+
+
 def windows(tokenizer, examples: dict, max_seq_length: int, doc_stride: int):
     """Question + context windows of max_seq_length tokens overlapping by doc_stride, with the offset of
     each token and the example each window comes from (overflow_to_sample_mapping)."""

@@ -13,13 +13,13 @@ import argparse
 from pathlib import Path
 
 from reproqa.index import Index, load_encoder, ranking_metrics
-from reproqa.models import resolve_model
 from reproqa.params import load_params
 from reproqa.records import read_rows, write_json
 from reproqa.rerank import load_reranker, rerank
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--index", type=Path, required=True)
+parser.add_argument("--base", type=Path, required=True, help="the retriever's base model (stage base_models)")
 parser.add_argument("--retriever", type=Path, required=True, help="the fine-tuned retriever the index was built with")
 parser.add_argument("--reranker", type=Path, required=True)
 parser.add_argument("--questions", type=Path, required=True, help="the split whose questions are searched")
@@ -36,7 +36,7 @@ questions, relevant = [r["question"] for r in rows], index.ids_of([r["context"] 
 depth = max(params.ndcg_at, *params.recall_at)  # a hybrid fuses max(depth, index.fusion.candidates) of each
 
 # Each system: (the index it searches, how). The base model's index is built here, for this table only.
-base_encoder = load_encoder(resolve_model(retriever.base_model), "float32")
+base_encoder = load_encoder(args.base, "float32")
 base = Index.build(index.contexts, index.titles, base_encoder, params.batch_size, index.fusion, bm25=False)
 systems = {"bm25": (index, "bm25"), "base": (base, "dense")}
 systems |= {f"fine_tuned_{dim}": (index.truncated(dim), "dense") for dim in retriever.matryoshka_dims}

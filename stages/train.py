@@ -24,13 +24,23 @@ from transformers import (
 )
 
 from reproqa.checkpoints import fingerprint, resumable_checkpoint
-from reproqa.models import dropout_config, resolve_model, training_arguments
+from reproqa.models import dropout_config, training_arguments
 from reproqa.params import load_params
-from reproqa.reader import EvalSet, ReaderSettings, ReaderTrainer, save_reader, scores, training_windows, with_lora
+from reproqa.reader import (
+    EvalSet,
+    ReaderSettings,
+    ReaderTrainer,
+    describe_base,
+    save_reader,
+    scores,
+    training_windows,
+    with_lora,
+)
 from reproqa.records import DIGITS, write_json
 from reproqa.tracking import LiveMetrics
 
 parser = argparse.ArgumentParser()
+parser.add_argument("--base", type=Path, required=True, help="the base model (stage base_models)")
 parser.add_argument("--train", type=Path, required=True)
 parser.add_argument("--validation", type=Path, required=True)
 parser.add_argument("--test", type=Path, required=True)
@@ -43,11 +53,14 @@ args = parser.parse_args()
 params = load_params("train")
 settings = ReaderSettings.of(params)  # saved with the model: whoever loads it reads as it was validated
 
-# 1. The base model at the params' dropout, with a randomly initialised QA head (seeded), optionally in LoRA adapters
+# 1. The base model at the params' dropout, optionally in LoRA adapters. A base that is a reader already (a
+# general reader imported from another project) keeps its QA head; any other gets a new, randomly initialised one
+# (seeded).
 set_seed(params.seed)
-tokenizer = AutoTokenizer.from_pretrained(resolve_model(params.base_model))
-config = dropout_config(params.base_model, params.dropout)
-model = AutoModelForQuestionAnswering.from_pretrained(resolve_model(params.base_model), config=config)
+tokenizer = AutoTokenizer.from_pretrained(args.base)
+config = dropout_config(str(args.base), params.dropout)
+model, loading = AutoModelForQuestionAnswering.from_pretrained(args.base, config=config, output_loading_info=True)
+print(f"train: {describe_base(args.base, loading['missing_keys'], settings)}")
 if params.lora.enabled:
     model = with_lora(model, params.lora)
 
@@ -101,7 +114,10 @@ trainer = ReaderTrainer(
     processing_class=tokenizer,
     callbacks=callbacks,
 )
-trainer.train(resume_from_checkpoint=checkpoint)
+if params.epochs:
+    trainer.train(resume_from_checkpoint=checkpoint)
+else:  # the base as it is: validated once (the curves' one point), then scored and saved like a trained reader
+    trainer.evaluate()
 
 # 4. The best model's null threshold, chosen on validation; then its score on the test split (gold context)
 if trainer.choose_null_threshold:

@@ -20,13 +20,14 @@ from sentence_transformers.cross_encoder.losses import MultipleNegativesRankingL
 from transformers import set_seed
 
 from reproqa.index import Index, load_encoder
-from reproqa.models import forget_how_loaded, resolve_model, training_arguments
+from reproqa.models import forget_how_loaded, training_arguments
 from reproqa.params import load_params
 from reproqa.records import read_rows
 from reproqa.rerank import reranking_samples, training_tuples
 from reproqa.tracking import LiveMetrics
 
 parser = argparse.ArgumentParser()
+parser.add_argument("--base", type=Path, required=True, help="the base model (stage base_models)")
 parser.add_argument("--train", type=Path, required=True)
 parser.add_argument("--validation", type=Path, required=True)
 parser.add_argument("--index", type=Path, required=True, help="the search index: its contexts, embeddings and fusion")
@@ -41,7 +42,7 @@ COLUMNS = ["question", "context", "answers", "is_impossible"]
 
 # 1. The base model with a one-output head: a relevance logit (a new, seeded head unless the model has one)
 set_seed(params.seed)
-model = CrossEncoder(resolve_model(params.base_model), num_labels=1, max_length=params.max_seq_length, device=None)
+model = CrossEncoder(str(args.base), num_labels=1, max_length=params.max_seq_length, device=None)
 
 # 2. Training tuples (a seeded subset of the questions for quick runs) with their negatives, and the validation
 # questions with the candidates to reorder, each split searched among its own contexts (and with negatives.scope,
@@ -79,7 +80,7 @@ trainer = CrossEncoderTrainer(
     evaluator=evaluator,
     callbacks=[LiveMetrics(str(args.live), CURVES)],
 )
-trainer.train()
+trainer.train() if params.epochs else trainer.evaluate()  # epochs 0: the base as it is, evaluated once
 
 # 4. Save the model. No model card: it records timings, which would change the output's hash on every run.
 forget_how_loaded(model.tokenizer)

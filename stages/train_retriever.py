@@ -17,12 +17,13 @@ from sentence_transformers.sentence_transformer.training_args import BatchSample
 from transformers import set_seed
 
 from reproqa.errors import UserError
-from reproqa.models import forget_how_loaded, resolve_model, training_arguments
+from reproqa.models import forget_how_loaded, training_arguments
 from reproqa.params import load_params
 from reproqa.retriever import pairs, retrieval_evaluator, with_hard_negatives
 from reproqa.tracking import LiveMetrics
 
 parser = argparse.ArgumentParser()
+parser.add_argument("--base", type=Path, required=True, help="the base model (stage base_models)")
 parser.add_argument("--train", type=Path, required=True)
 parser.add_argument("--validation", type=Path, required=True)
 parser.add_argument("--model-out", type=Path, required=True)
@@ -34,7 +35,7 @@ CURVES = ["loss", "ndcg@10", "mrr@10", "recall@1", "recall@10"]
 
 # 1. The base model, cut to max_seq_length tokens
 set_seed(params.seed)
-model = SentenceTransformer(resolve_model(params.base_model), device=None)  # the Trainer places it
+model = SentenceTransformer(str(args.base), device=None)  # the Trainer places it
 model.max_seq_length = params.max_seq_length
 if params.matryoshka_dims[0] > model.get_embedding_dimension():
     raise UserError(
@@ -69,7 +70,7 @@ trainer = SentenceTransformerTrainer(
     evaluator=retrieval_evaluator(validation, params.matryoshka_dims[0]),
     callbacks=[LiveMetrics(str(args.live), CURVES)],
 )
-trainer.train()
+trainer.train() if params.epochs else trainer.evaluate()  # epochs 0: the base as it is, evaluated once
 # 4. Save the model. No model card: it records timings, which would change the output's hash on every run.
 forget_how_loaded(model.tokenizer)
 model.save(str(args.model_out), create_model_card=False)

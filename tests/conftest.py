@@ -100,7 +100,7 @@ def make_project(root: Path, model: Path, apps: int = 30) -> dict:
     shutil.copy(REPO / "dvc.yaml", root / "dvc.yaml")
     params = tiny_profile(yaml.safe_load((REPO / "params.yaml").read_text()), model)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for folder in ("stages", "reproqa"):
+    for folder in ("stages", "reproqa", "imports"):
         shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
     lines, benchmark, manifest = generate(seed=5, apps=apps, benchmark_apps=8, leaked_apps=3)
     write(lines, root / "data/raw/app_inventory.jsonl")

@@ -15,7 +15,8 @@ import yaml
 from reproqa.params import SECTIONS
 
 REPO = Path(__file__).resolve().parent.parent
-STAGES = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+DVC_YAML = yaml.safe_load((REPO / "dvc.yaml").read_text())
+STAGES = DVC_YAML["stages"]
 MODELS = {
     "train_retriever": "models/retriever",
     "train": "models/reader",
@@ -25,6 +26,7 @@ MODELS = {
 # Read besides their own: a section, or some keys of one (DVC then reruns the stage when those keys change)
 OTHER_SECTIONS = {
     "data_report": ["ingest"],
+    "base_models": ["train_retriever.base_model", "train.base_model", "train_reranker.base_model"],
     "evaluate_retriever": [
         "train_retriever",
         "evaluate.retriever",
@@ -87,6 +89,7 @@ def test_a_stage_its_module_its_params_section_and_its_outputs_share_one_name(na
         assert (
             out.split("/")[:2] in (["metrics", name], ["results", name])
             or out == MODELS.get(name)
+            or (name == "base_models" and out.split("/")[:2] == ["models", "base"])
             or out.startswith("data/")
         ), out
 
@@ -136,3 +139,11 @@ def test_the_checks_fail_on_a_broken_stage():
     assert sections_loaded(script_of(broken)) != {key.split(".")[0] for key in broken["params"]}
     assert {REPO / "reproqa/split.py", REPO / "reproqa/dedup.py"} <= missing_deps(broken)  # `from reproqa import split`
     assert path_problems(broken) == ["data/interim/cleaned.parquet undeclared", "data/benchmark undeclared"]
+
+
+def test_every_trained_model_is_a_declared_artifact():
+    """`dvc artifacts get <repo> reader` finds what stage train writes; each artifact says what it is."""
+    artifacts = DVC_YAML["artifacts"]
+    assert {artifact["path"] for artifact in artifacts.values()} == set(MODELS.values())
+    for artifact in artifacts.values():
+        assert artifact["type"] and artifact["desc"] and artifact["labels"]
