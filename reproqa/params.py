@@ -108,6 +108,7 @@ class SplitParams(Section):
     group_by_title: bool  # SQuAD-style data: all paragraphs of one article land in one split
     near_duplicates: NearDuplicates
     decontamination: Decontamination
+    general_sources: list[str]  # ingest sources of general QA data: training only (train.general_examples)
 
 
 # auto: bf16 on a GPU that has it, fp16 on an older GPU; on the CPU bf16 where it is native (avx512_bf16, amx_bf16),
@@ -141,6 +142,7 @@ class TrainRetrieverParams(Section):
     warmup_ratio: float = Field(ge=0, lt=1)
     seed: int
     max_train_pairs: int | None = Field(ge=1)  # null: all; a number: a seeded subset (quick CPU runs)
+    general_pairs: int = Field(ge=0)  # pairs of the general data (split.general_sources) mixed in, a seeded draw
     eval_steps: int = Field(ge=1)  # evaluate on the validation split, and log, every this many steps
     hard_negatives: HardNegatives
     precision: TrainingPrecision
@@ -211,6 +213,7 @@ class TrainParams(Section):
     # evaluations without a better validation F1 before stopping; null: train every epoch (the best is kept either way)
     early_stopping_patience: int | None = Field(ge=1)
     max_train_examples: int | None = Field(ge=1)  # null: all; a number: a seeded subset (quick CPU runs)
+    general_examples: int = Field(ge=0)  # examples of the general data (split.general_sources) mixed in, a seeded draw
     distractors: int = Field(ge=0, le=20)  # per question: other contexts BM25 finds for it, trained as "no answer"
     distractors_scope: Literal["title", "source"] | None  # found among the contexts of its own document only
     no_answer_weight: float = Field(gt=0, le=1)  # loss weight of windows labelled "no answer" (reader.SpanTrainer)

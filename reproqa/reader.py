@@ -34,9 +34,10 @@ from reproqa.errors import UserError
 from reproqa.evaluate_modules.qa_scores.qa_scores import best_f1
 from reproqa.index import BM25, ids_by_value, wrong_contexts
 from reproqa.models import device, forget_how_loaded
-from reproqa.records import write_json
+from reproqa.records import read_rows, seeded_draw, write_json
 
 COLUMNS = ["id", "question", "context", "answers"]  # what the reader reads of a split
+MIXED_IN = "train.general_examples"  # the params key training_windows' general_examples comes from (its errors name it)
 
 
 class EpochSeededSampler(LengthGroupedSampler):
@@ -434,18 +435,23 @@ def training_windows(
     limit: int | None,
     per_question: int,
     scope: str | None = None,
+    general: Path | None = None,
+    general_examples: int = 0,
 ) -> Dataset:
     """The model's inputs for training: the split at `path` shuffled (seeded), its first `limit` examples (all
     if None) and `per_question` distractors of each from the split's contexts (with `scope`, a column such as
-    title: from those of its own document), cut into labelled windows (train_features)."""
+    title: from those of its own document), and `general_examples` drawn from the general data at `general`,
+    cut into labelled windows (train_features)."""
     split = Dataset.from_parquet(str(path), columns=COLUMNS + ([scope] if scope else []))
-    examples = split.select_columns(COLUMNS).shuffle(seed=seed)
-    if limit is not None:
-        examples = examples.select(range(min(limit, len(examples))))
+    examples = seeded_draw(split.select_columns(COLUMNS), limit, seed)
     if per_question:
         documents = dict(zip(split["context"], split[scope])) if scope else None
         rows = distractors(examples.to_list(), sorted(set(split["context"])), per_question, documents)
         examples = concatenate_datasets([examples, Dataset.from_list(rows, features=examples.features)])
+    if general_examples:  # the trainer shuffles the windows: where they are appended does not matter
+        rows = list(read_rows(general, COLUMNS))  # not Dataset.from_parquet: it fails on a file of no rows
+        mixed = Dataset.from_list(rows, features=examples.features) if rows else examples.select([])
+        examples = concatenate_datasets([examples, seeded_draw(mixed, general_examples, seed, MIXED_IN)])
     window = partial(train_features, tokenizer, max_seq_length=settings.max_seq_length, doc_stride=settings.doc_stride)
     return examples.map(window, batched=True, remove_columns=COLUMNS)
 

@@ -12,6 +12,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from reproqa.errors import UserError
+
 ANSWER = pa.struct([("text", pa.string()), ("answer_start", pa.int32())])
 
 ROW_SCHEMA = pa.schema(
@@ -85,6 +87,23 @@ def read_rows(path: str | Path, columns: list[str] | None = None) -> Iterator[di
 
 def count_rows(path: str | Path) -> int:
     return pq.ParquetFile(path).metadata.num_rows
+
+
+def seeded_draw(dataset, limit: int | None, seed: int, mixed_in: str | None = None):
+    """The first `limit` rows (all if None) of a datasets.Dataset shuffled with `seed`: a quick run's subset of a
+    split, or the share of the general data (split.general_sources) a training stage mixes in. For the latter,
+    `mixed_in` names the params key that asked, and no rows to draw from is a UserError that says so.
+
+    >>> from datasets import Dataset
+    >>> list(seeded_draw(Dataset.from_dict({"n": [0, 1, 2, 3]}), 2, seed=0)["n"])
+    [2, 0]
+    """
+    if mixed_in and limit and not len(dataset):
+        raise UserError(
+            f"{mixed_in}: {limit}, but there is no general data: name its ingest source in split.general_sources"
+        )
+    dataset = dataset.shuffle(seed=seed)
+    return dataset if limit is None else dataset.select(range(min(limit, len(dataset))))
 
 
 def with_reason(row: dict, reason: str, detail: str) -> dict:

@@ -20,7 +20,9 @@ from reproqa.records import BATCH_ROWS, WITH_REASON_SCHEMA, RowWriter, read_batc
 from reproqa.text import char_ngrams, matching_form, text_key, word_ngrams
 
 SPLITS = ("train", "validation", "test")
-REMOVED = len(SPLITS)  # the destination of a removed row, after the splits' indexes
+GENERAL = "general"  # rows of split.general_sources: mixed into training only, never evaluated or searched
+OUTPUTS = (*SPLITS, GENERAL)  # the files a row can be written to
+REMOVED = len(OUTPUTS)  # the destination of a removed row, after the outputs' indexes
 
 Removals = dict[int, tuple[str, str]]  # row index -> (reason, detail)
 
@@ -41,14 +43,16 @@ class Rows:
     contexts: list[str] = field(default_factory=list)
     context_keys: list[int] = field(default_factory=list)  # text_key of each context
     titles: dict[str, list[int]] = field(default_factory=dict)  # title -> its rows' contexts, one per row
+    general: list[bool] = field(default_factory=list)  # the row comes from one of split.general_sources
+    sources: set[str] = field(default_factory=set)  # the sources rows came from
 
 
-def collect(path: Path, group_by_title: bool) -> Rows:
+def collect(path: Path, group_by_title: bool, general_sources: list[str] | tuple = ()) -> Rows:
     """Read the rows of a Parquet file once; `titles` stays empty unless group_by_title."""
     rows = Rows()
     context_index: dict[int, int] = {}  # key of a context's matching form -> index into contexts
     index_of_text: dict[int, int] = {}  # key of a context as written -> index (saves forming it again)
-    for batch in read_batches(path, ["id", "title", "question", "context", "answers", "is_impossible"]):
+    for batch in read_batches(path, ["id", "source", "title", "question", "context", "answers", "is_impossible"]):
         for row in batch:
             text_hash = text_key(row["context"])
             if text_hash not in index_of_text:
@@ -65,6 +69,8 @@ def collect(path: Path, group_by_title: bool) -> Rows:
             rows.impossible.append(row["is_impossible"])
             rows.context_of.append(index_of_text[text_hash])
             rows.context_text_of.append(text_hash)
+            rows.general.append(row["source"] in general_sources)
+            rows.sources.add(row["source"])
             if group_by_title and row["title"]:
                 rows.titles.setdefault(row["title"], []).append(index_of_text[text_hash])
     return rows
@@ -176,22 +182,46 @@ def decontaminate(rows: Rows, removed: Removals, benchmark: Benchmark) -> tuple[
     return found, len(leaked_contexts)
 
 
+def general_overlaps(rows: Rows, groups: UnionFind, removed: Removals) -> Removals:
+    """Step 5: rows of split.general_sources whose context is in a group (near-duplicate contexts, or one title)
+    with a kept row of the project's own data: trained on, they would teach the answer to a context that may be
+    tested. The project's row stays.
+
+    >>> rows = Rows(ids=["own", "gen1", "gen2"], context_of=[0, 0, 1], general=[False, True, True])
+    >>> general_overlaps(rows, UnionFind(2), removed={})
+    {1: ('general_near_domain', 'its context is in the group of own')}
+    """
+    own = {}  # group -> a kept row of the project's data in it
+    for i, context in enumerate(rows.context_of):
+        if i not in removed and not rows.general[i]:
+            own.setdefault(groups.find(context), rows.ids[i])
+    return {
+        i: ("general_near_domain", f"its context is in the group of {own[groups.find(context)]}")
+        for i, context in enumerate(rows.context_of)
+        if rows.general[i] and i not in removed and groups.find(context) in own
+    }
+
+
 def assign(
     rows: Rows, groups: UnionFind, removed: Removals, seed: int, fractions: dict[str, float]
 ) -> tuple[np.ndarray, int]:
-    """Step 5: each row's destination (an index into SPLITS, or REMOVED) and how many groups were assigned.
+    """Step 6: each row's destination (an index into OUTPUTS, or REMOVED) and how many groups were assigned.
 
-    Every group goes whole to one split (dedup.assign_splits, balanced by kept rows). A group is named by
-    its smallest context key, so its name does not depend on the order of the rows.
+    Every group goes whole to one split (dedup.assign_splits, balanced by kept rows); a row of the general
+    sources goes to GENERAL (step 5 removed those near the project's own rows). A group is named by its smallest
+    context key, so its name does not depend on the order of the rows.
     """
     group_key: dict[int, int] = {}  # root context -> the group's name
     for c, key in enumerate(rows.context_keys):
         root = groups.find(c)
         group_key[root] = min(group_key.get(root, key), key)
     group_of = [group_key[groups.find(c)] for c in rows.context_of]
-    group_rows = Counter(group for i, group in enumerate(group_of) if i not in removed)
+    group_rows = Counter(group for i, group in enumerate(group_of) if i not in removed and not rows.general[i])
     split_of_group = assign_splits(group_rows, seed, fractions)
-    destination = [REMOVED if i in removed else SPLITS.index(split_of_group[group]) for i, group in enumerate(group_of)]
+    destination = [
+        REMOVED if i in removed else OUTPUTS.index(GENERAL) if rows.general[i] else SPLITS.index(split_of_group[group])
+        for i, group in enumerate(group_of)
+    ]
     return np.array(destination, dtype=np.int8), len(group_rows)
 
 
@@ -230,10 +260,10 @@ def write_splits(
     out_dir: Path,
     removed_path: Path,
 ) -> dict[str, int]:
-    """Step 6: copy each row of the Parquet file at path to out_dir/<split>.parquet or, with its reason and
-    detail, to removed_path; answers_of replaces some rows' answers. Returns the rows written per split."""
+    """Step 7: copy each row of the Parquet file at path to out_dir/<output>.parquet (OUTPUTS) or, with its reason
+    and detail, to removed_path; answers_of replaces some rows' answers. Returns the rows written per output."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    writers = [RowWriter(out_dir / f"{name}.parquet") for name in SPLITS]
+    writers = [RowWriter(out_dir / f"{name}.parquet") for name in OUTPUTS]
     with RowWriter(removed_path, WITH_REASON_SCHEMA) as removed_writer:
         offset = 0
         # Arrow filters move the rows without converting them to Python objects.
@@ -250,7 +280,7 @@ def write_splits(
             offset += batch.num_rows
     for writer in writers:
         writer.close()
-    return {name: writer.count for name, writer in zip(SPLITS, writers)}
+    return {name: writer.count for name, writer in zip(OUTPUTS, writers)}
 
 
 def summary(
@@ -262,8 +292,8 @@ def summary(
     """
     impossible = np.array(rows.impossible, dtype=bool)
     context_of = np.array(rows.context_of, dtype=np.int64)
-    contexts_in = {name: set(np.unique(context_of[destination == k]).tolist()) for k, name in enumerate(SPLITS)}
-    shared = [(a, b) for a in SPLITS for b in SPLITS if a < b and contexts_in[a] & contexts_in[b]]
+    contexts_in = {name: set(np.unique(context_of[destination == k]).tolist()) for k, name in enumerate(OUTPUTS)}
+    shared = [(a, b) for a in OUTPUTS for b in OUTPUTS if a < b and contexts_in[a] & contexts_in[b]]
     if shared:
         raise AssertionError(f"a context landed in two splits: {shared}")
     return {
@@ -277,7 +307,7 @@ def summary(
                 "answerable": int(((destination == k) & ~impossible).sum()),
                 "unanswerable": int(((destination == k) & impossible).sum()),
             }
-            for k, name in enumerate(SPLITS)
+            for k, name in enumerate(OUTPUTS)
         },
         "contexts": {name: len(found) for name, found in contexts_in.items()},
         "distinct_contexts": len(rows.contexts),

@@ -8,7 +8,10 @@
    (character n-grams; questions are too short for word n-grams);
 4. decontamination: rows whose question or context overlaps a benchmark row (n-gram overlap, see
    dedup.ContaminationIndex);
-5. every group goes whole to one split: seeded, balanced by rows (dedup.assign_splits).
+5. general data: rows of split.general_sources (public QA data, mixed into training with train.general_examples
+   and train_retriever.general_pairs) whose context group holds the project's own rows;
+6. every group goes whole to one split: seeded, balanced by rows (dedup.assign_splits); the general sources'
+   rows go to general.parquet, never to a split: they are not evaluated, nor searched when answering.
 Removed rows are kept in their own file with the reason and the row they duplicate / the benchmark row.
 The steps are the functions of reproqa.split.
 """
@@ -17,6 +20,7 @@ import argparse
 from pathlib import Path
 
 from reproqa import split as steps
+from reproqa.errors import UserError
 from reproqa.params import load_params
 from reproqa.records import write_json
 
@@ -29,7 +33,9 @@ parser.add_argument("--stats", type=Path, required=True)
 args = parser.parse_args()
 params = load_params("split")
 
-rows = steps.collect(args.rows, params.group_by_title)  # one pass over the file: what the decisions need
+rows = steps.collect(args.rows, params.group_by_title, params.general_sources)  # one pass: what the decisions need
+if unknown := set(params.general_sources) - rows.sources:
+    raise UserError(f"split.general_sources: no rows from {sorted(unknown)}; the sources are {sorted(rows.sources)}")
 # 1. exact duplicates. Steps 1, 3 and 4 return the rows they remove: a row keeps the first reason found for it.
 removed, merge_into = steps.exact_duplicates(rows)
 # 2. groups of contexts
@@ -40,9 +46,11 @@ removed |= steps.near_duplicates(rows, groups, removed, params.near_duplicates)
 benchmark = steps.read_benchmarks(params.decontamination, args.benchmark_dir)
 contaminated, benchmark_contexts_matched = steps.decontaminate(rows, removed, benchmark)
 removed |= contaminated
-# 5. whole groups to splits
+# 5. general rows near the project's own
+removed |= steps.general_overlaps(rows, groups, removed)
+# 6. whole groups to splits, general rows to their own file
 destination, group_count = steps.assign(rows, groups, removed, params.seed, params.fractions.model_dump())
-# 6. write the splits, the removed rows and the stats
+# 7. write the splits, the general rows, the removed rows and the stats
 written = steps.write_splits(
     args.rows, destination, removed, steps.merged_answers(args.rows, merge_into), args.out_dir, args.removed
 )

@@ -42,6 +42,7 @@ from reproqa.tracking import LiveMetrics
 parser = argparse.ArgumentParser()
 parser.add_argument("--base", type=Path, required=True, help="the base model (stage base_models)")
 parser.add_argument("--train", type=Path, required=True)
+parser.add_argument("--general", type=Path, required=True, help="general QA data (split.general_sources)")
 parser.add_argument("--validation", type=Path, required=True)
 parser.add_argument("--test", type=Path, required=True)
 parser.add_argument("--model-out", type=Path, required=True)
@@ -66,7 +67,8 @@ if params.lora.enabled:
 
 # 2. Training windows (a seeded subset for quick runs), with params.distractors per question (other contexts of
 # the split, or of its document with distractors_scope, that BM25 finds for it, labelled "no answer"; 0 by
-# default), and the validation split, prepared for EM/F1
+# default) and params.general_examples of general QA data mixed in (0 by default), and the validation split,
+# prepared for EM/F1
 train_windows = training_windows(
     args.train,
     tokenizer,
@@ -75,6 +77,8 @@ train_windows = training_windows(
     limit=params.max_train_examples,  # None: all
     per_question=params.distractors,  # distractors
     scope=params.distractors_scope,  # None: from the whole split
+    general=args.general,  # general QA data...
+    general_examples=params.general_examples,  # ...this many of its questions, a seeded draw
 )
 validation = EvalSet.of(args.validation, tokenizer, settings)
 

@@ -11,6 +11,7 @@ import argparse
 import shutil
 from pathlib import Path
 
+from datasets import concatenate_datasets
 from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 from sentence_transformers.sentence_transformer.losses import MatryoshkaLoss, MultipleNegativesRankingLoss
 from sentence_transformers.sentence_transformer.training_args import BatchSamplers
@@ -19,12 +20,14 @@ from transformers import set_seed
 from reproqa.errors import UserError
 from reproqa.models import forget_how_loaded, training_arguments
 from reproqa.params import load_params
+from reproqa.records import seeded_draw
 from reproqa.retriever import pairs, retrieval_evaluator, with_hard_negatives
 from reproqa.tracking import LiveMetrics
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--base", type=Path, required=True, help="the base model (stage base_models)")
 parser.add_argument("--train", type=Path, required=True)
+parser.add_argument("--general", type=Path, required=True, help="general QA data (split.general_sources)")
 parser.add_argument("--validation", type=Path, required=True)
 parser.add_argument("--model-out", type=Path, required=True)
 parser.add_argument("--live", type=Path, required=True, help="DVCLive folder: curves and last metrics")
@@ -43,10 +46,12 @@ if params.matryoshka_dims[0] > model.get_embedding_dimension():
         f"dimension {model.get_embedding_dimension()}"
     )
 
-# 2. Training pairs (a seeded subset for quick runs), with hard negatives mined by the base model if asked
-train = pairs(args.train).shuffle(seed=params.seed)
-if params.max_train_pairs is not None:
-    train = train.select(range(min(params.max_train_pairs, len(train))))
+# 2. Training pairs (a seeded subset for quick runs) and general_pairs of general QA data mixed in (0 by default),
+# with hard negatives mined by the base model if asked
+train = seeded_draw(pairs(args.train), params.max_train_pairs, params.seed)
+if params.general_pairs:
+    mixed = seeded_draw(pairs(args.general), params.general_pairs, params.seed, "train_retriever.general_pairs")
+    train = concatenate_datasets([train, mixed])
 if params.hard_negatives.enabled:  # {"hard_negatives": mined tuples, "pairs": those no negative was found for}
     train = with_hard_negatives(train, model, params.hard_negatives, params.batch_size)
 

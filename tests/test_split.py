@@ -192,7 +192,7 @@ def test_write_splits_moves_rows_with_their_merged_answers_and_reasons(tmp_path)
     removed = {1: ("exact_duplicate", "duplicate of t:0, its answers merged into it")}
     answers_of = {0: [answer("advertisers"), answer("reporting")]}
     written = write_splits(path, destination, removed, answers_of, tmp_path / "out", tmp_path / "out/removed.parquet")
-    assert written == {"train": 1, "validation": 1, "test": 1}
+    assert written == {"train": 1, "validation": 1, "test": 1, "general": 0}
     tables = {name: pq.read_table(tmp_path / f"out/{name}.parquet").to_pylist() for name in (*SPLITS, "removed")}
     assert [r["id"] for r in tables["train"]] == ["t:3"] and [r["id"] for r in tables["test"]] == ["t:2"]
     assert tables["validation"][0]["answers"] == answers_of[0]
