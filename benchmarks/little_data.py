@@ -12,8 +12,8 @@ policyqa-dev). Each system is one workspace; each size edits its params.yaml and
   general+domain   the general models fine-tuned on N domain questions
   general+domain+mix  the same with --mix general questions mixed in (split.general_sources), if --mix
 The general models come in with `dvc import`, as a user's would (README, "Little data of your own"). Writes
-results.json and learning_curve.json (`dvc plots show benchmarks/out/little_data/learning_curve.json`) and prints a
-Markdown table for BENCHMARKS.md.
+WORK/results.json, the learning curve benchmarks/little_data.json (committed: a plot of dvc.yaml, `dvc plots show`)
+and a Markdown table for BENCHMARKS.md.
 """
 
 import argparse
@@ -95,6 +95,7 @@ def main() -> None:
     parser.add_argument("--general", type=Path, required=True, help="the project that trained the general models")
     parser.add_argument("--datasets", type=Path, default=REPO.parent / "shared/datasets")
     parser.add_argument("--work", type=Path, default=REPO / "benchmarks/out/little_data")
+    parser.add_argument("--curve", type=Path, default=REPO / "benchmarks/little_data.json", help="the learning curve")
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 250, 500], help="domain training questions")
     parser.add_argument("--systems", nargs="+", default=["base", "general", "general+domain"])
     parser.add_argument("--general-lr", type=float, default=5e-5, help="train.lr when fine-tuning the general reader")
@@ -132,13 +133,21 @@ def main() -> None:
             print(system, size, results["systems"][system][str(size)], flush=True)
         (args.work / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (args.work / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    # One row per size, one column per system and score: a DVC plot draws each column as a line (dvc.yaml's plots)
+    sizes = sorted(
+        {int(size) for system, by_size in results["systems"].items() if system != "general" for size in by_size}
+    )
     curve = [
-        {"system": system, "questions": int(size), "isolated_f1": r["isolated_f1"], "scoped_f1": r["scoped_f1"]}
-        for system, sizes in results["systems"].items()
-        for size, r in sizes.items()
-        if system != "general"
+        {"questions": size}
+        | {
+            f"{system} {score}": by_size[str(size)][f"{score}_f1"]
+            for system, by_size in results["systems"].items()
+            if str(size) in by_size and system != "general"
+            for score in ("isolated", "scoped")
+        }
+        for size in sizes
     ]
-    (args.work / "learning_curve.json").write_text(json.dumps(curve, indent=1) + "\n")
+    args.curve.write_text(json.dumps(curve, indent=1) + "\n")
     print(f"\n{results['cpu']}\n")
     print("| system | domain questions | validation F1 | isolated F1 | integrated F1 | scoped F1 ", end="")
     print("| retriever NDCG@10 base / trained | scoped NDCG@10 | dvc repro s |")
