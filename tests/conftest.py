@@ -102,6 +102,8 @@ def make_project(root: Path, model: Path, apps: int = 30) -> dict:
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for folder in ("stages", "reproqa", "imports"):
         shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "benchmarks").mkdir()
+    shutil.copy(REPO / "benchmarks/little_data.json", root / "benchmarks")  # a plot of dvc.yaml: the learning curve
     lines, benchmark, manifest = generate(seed=5, apps=apps, benchmark_apps=8, leaked_apps=3)
     write(lines, root / "data/raw/app_inventory.jsonl")
     write(benchmark, root / "data/benchmark/app_inventory_benchmark.jsonl")

@@ -115,6 +115,10 @@ def test_plots_are_declared_and_recall_grows_with_k(pipeline):
         "metrics/evaluate/plots/f1_by_answer_length.json": "F1 by answer length (integrated)",
     }
     assert "metrics/train/plots/metrics/eval/f1.tsv" in plots  # the reader's curves, from DVCLive
+    curve = plots["Learning curve, PolicyQA (benchmarks/little_data.py)"][0]["content"]["data"]["values"]
+    assert {point["field"] for point in curve} == {
+        f"{system} {score}" for system in ("base", "general+domain") for score in ("isolated", "scoped")
+    }
 
 
 def test_with_one_context_read_the_answer_is_the_readers_answer_on_that_context(pipeline):
