@@ -62,10 +62,10 @@ def import_general(work: Path, general: Path) -> None:
     subprocess.run([*GIT, "commit", "-qm", "general models imported"], cwd=work, check=True)
 
 
-def validation_curve(work: Path) -> list[str]:
-    """The reader's validation F1 at each evaluation (DVCLive's tsv: a header, then step and F1 a line)."""
-    lines = (work / "metrics/train/plots/metrics/eval/f1.tsv").read_text().splitlines()
-    return [lines[0]] + [line.split("\t")[1] for line in lines[1:]]
+def best_validation_f1(work: Path) -> float | None:
+    """The reader's best validation F1 (DVCLive's tsv: a header, then step and F1 a line); None if never validated."""
+    lines = (work / "metrics/train/plots/metrics/eval/f1.tsv").read_text().splitlines()[1:]
+    return max((float(line.split("\t")[1]) for line in lines), default=None)
 
 
 def measure(work: Path, values: dict) -> dict:
@@ -85,7 +85,7 @@ def measure(work: Path, values: dict) -> dict:
         "ndcg@10_base": retrieval["base"]["ndcg@10"],
         "ndcg@10_trained": retrieval[f"fine_tuned_{dims[0]}"]["ndcg@10"],
         "scoped_ndcg@10": answers["scoped"]["ndcg@10"],
-        "validation_f1": max(map(float, f1[1:])) if len(f1 := validation_curve(work)) > 1 else None,
+        "validation_f1": best_validation_f1(work),
         "data": answers["data"],
     }
 
