@@ -29,7 +29,9 @@ parser.add_argument("--weights", type=float, nargs="+", default=[0, 1, 2, 5, 10,
 args = parser.parse_args()
 evaluate = load_params("evaluate", args.project / "params.yaml")
 models = args.project / "models"
-answerer = Answerer.load(models / "index", models / "retriever", models / "reranker", models / "reader", evaluate)
+answerer = Answerer.load(
+    models / "index", models / "retriever", models / "reranker", models / "reader", evaluate, models / "onnx"
+)
 rows = list(read_rows(args.project / f"data/processed/{args.split}.parquet", ["question", "answers"]))
 questions, golds = [r["question"] for r in rows], [[a["text"] for a in r["answers"]] for r in rows]
 

@@ -16,7 +16,8 @@ from transformers import AutoTokenizer
 
 from reproqa.models import resolve_model
 from reproqa.params import load_params
-from reproqa.reader import EpochSeededSampler, ReaderSettings, training_windows
+from reproqa.reader import ReaderSettings
+from reproqa.reader_training import EpochSeededSampler, training_windows
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -23,7 +23,8 @@ from transformers import AutoModelForQuestionAnswering, AutoTokenizer, DataColla
 
 from reproqa.models import training_flags
 from reproqa.params import load_params
-from reproqa.reader import EvalSet, ReaderSettings, ReaderTrainer, best_null_threshold, prediction_at, scores
+from reproqa.reader import ReaderSettings, best_null_threshold, prediction_at, scores
+from reproqa.reader_training import EvalSet, ReaderTrainer
 
 NEVER_NULL = float("inf")  # a threshold no null score beats a span by: always the best span
 

@@ -18,7 +18,8 @@ from transformers import (
 
 from reproqa.models import resolve_model
 from reproqa.params import load_params
-from reproqa.reader import EvalSet, ReaderSettings, ReaderTrainer, scores
+from reproqa.reader import ReaderSettings, scores
+from reproqa.reader_training import EvalSet, ReaderTrainer
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -41,7 +41,9 @@ def main() -> None:
     rows = list(read_rows(args.project / "data/processed/test.parquet", ["question", "context", "is_impossible"]))
     questions = [row["question"] for row in rows if not row["is_impossible"]]
     on = evaluate.model_copy(update={"rerank": evaluate.rerank.model_copy(update={"enabled": True})})
-    answerer = Answerer.load(models / "index", models / "retriever", models / "reranker", models / "reader", on)
+    answerer = Answerer.load(
+        models / "index", models / "retriever", models / "reranker", models / "reader", on, models / "onnx"
+    )
     relevant = answerer.index.ids_of([row["context"] for row in rows if not row["is_impossible"]])
     reranker, k = answerer.reranker, evaluate.top_k
     print(

@@ -3,7 +3,7 @@
 Stage evaluate and `reproqa ask` answer through `Answerer`, so the command gives the answers the evaluation
 scored. Its parts: reproqa.index.Index (the search), the cross-encoder of reproqa.rerank (the reordering, with
 evaluate.rerank.enabled), reproqa.reader.Reader (the reading), and the `evaluate` params (which search, how many
-candidates and contexts, the combination's weight, the precision).
+candidates and contexts, the combination's weight, the backend and precision).
 
 How the final answer is chosen. The index returns the top contexts; the reranker, when enabled, reorders the top
 evaluate.rerank.candidates of them, and its logits become their retrieval scores. The first top_k are read, their
@@ -26,11 +26,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from sentence_transformers import CrossEncoder
 
 from reproqa.errors import UserError
 from reproqa.index import Filter, Index, load_encoder, scale
-from reproqa.models import resolve_precision
+from reproqa.models import resolve_backend, resolve_precision
 from reproqa.params import EvaluateParams
 from reproqa.reader import Reader
 from reproqa.records import DIGITS
@@ -53,28 +52,37 @@ class Answer:
 
 
 class Answerer:
-    """Search `index` as params.retriever says, reorder the candidates with `reranker` (a CrossEncoder; None: as
-    found), read the top params.top_k contexts with `reader`, combine."""
+    """Search `index` as params.retriever says, reorder the candidates with `reranker` (a CrossEncoder, or an
+    exported one; None: as found), read the top params.top_k contexts with `reader`, combine."""
 
-    def __init__(self, index: Index, reader: Reader, params: EvaluateParams, reranker: CrossEncoder | None = None):
+    def __init__(self, index: Index, reader: Reader, params: EvaluateParams, reranker=None, answered_with=None):
         self.index, self.reader, self.params, self.reranker = index, reader, params, reranker
+        self.answered_with = answered_with  # {"backend", "precision"}, as this machine resolved them (`load`)
 
     @classmethod
-    def load(cls, index: Path, retriever: Path, reranker: Path, reader: Path, params: EvaluateParams) -> "Answerer":
-        """The index and models that `dvc repro` built (or `dvc pull` fetched), in params.precision as this
-        machine resolves it (the index keeps float32 context embeddings either way). The reranker is loaded only
-        with params.rerank.enabled."""
+    def load(
+        cls, index: Path, retriever: Path, reranker: Path, reader: Path, params: EvaluateParams, exported: Path
+    ) -> "Answerer":
+        """The index and models that `dvc repro` built (or `dvc pull` fetched): with params.backend torch the
+        trained models, in params.precision as this machine resolves it; with onnx their ONNX graphs in
+        `exported` (stage export: retriever/, reranker/, reader/), in ONNX Runtime; auto: as this machine
+        resolves it (reproqa.models.resolve_backend). The index keeps float32
+        context embeddings either way. The reranker is loaded only with params.rerank.enabled."""
+        backend = resolve_backend(params.backend, params.precision)
+        if backend == "onnx":
+            retriever, reranker, reader = (exported / name for name in ("retriever", "reranker", "reader"))
         needed = (index, retriever, reader) + ((reranker,) if params.rerank.enabled else ())
         for path in needed:
             if not path.exists():
                 raise UserError(f"{path}: not found; run `dvc repro` (or `dvc pull`) first")
-        precision = resolve_precision(params.precision)
+        precision = resolve_precision(params.precision) if backend == "torch" else "float32"
         encoder = load_encoder(retriever, precision) if params.retriever != "bm25" else None
         return cls(
             Index.load(index, encoder, params.batch_size),
             Reader(reader, precision, params.batch_size),
             params,
             load_reranker(reranker, precision) if params.rerank.enabled else None,
+            {"backend": backend, "precision": precision},
         )
 
     def search(

@@ -13,6 +13,7 @@
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ from reproqa.params import load_params
 
 # Where the pipeline writes them (dvc.yaml), relative to the project root.
 INDEX, RETRIEVER, RERANKER, READER = "models/index", "models/retriever", "models/reranker", "models/reader"
+EXPORTED = "models/onnx"  # stage export's ONNX graphs, for evaluate.backend onnx
 
 
 def show(answer, seconds: float, as_json: bool) -> str:
@@ -66,7 +68,9 @@ def parse_filter(pairs: list[str]) -> dict[str, list[str]] | None:
 
 
 def ask(args: argparse.Namespace) -> None:
-    from reproqa.answering import Answerer  # loads torch: only once a command needs it
+    # No progress bars of model loading on stderr (transformers and huggingface_hub read this); set it to 0 to see them
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    from reproqa.answering import Answerer  # loads the models' libraries: only once a command needs them
 
     where = parse_filter(args.filter)
 
@@ -76,6 +80,7 @@ def ask(args: argparse.Namespace) -> None:
         args.project / RERANKER,
         args.project / READER,
         load_params("evaluate", args.project / "params.yaml"),
+        args.project / EXPORTED,
     )
     if where:
         answerer.index.matching(where)  # an unknown field, or no context kept: said before the first question

@@ -19,22 +19,25 @@ the user knows which, the text does not.
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import bm25s
 import faiss
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import torch
-from sentence_transformers import SentenceTransformer
 
 from reproqa.errors import UserError
 from reproqa.models import device
+from reproqa.onnx_models import OnnxEncoder, is_exported
 from reproqa.params import Fusion
 from reproqa.records import DIGITS, read_rows, write_json
 
 CONTEXTS, DENSE, SPARSE, SETTINGS = "contexts.parquet", "dense.faiss", "bm25", "index.json"
 FILTER_FIELDS = ("title", "source")  # what a filter can name: a context's document title, its ingest source
+
+if TYPE_CHECKING:  # loaded where a PyTorch encoder is: `reproqa ask` on ONNX Runtime imports no torch
+    from sentence_transformers import SentenceTransformer
 
 Filter = dict[str, list[str | None]]  # field -> the values kept; None matches a context without that field
 
@@ -51,12 +54,18 @@ def corpus(split_paths: list[Path]) -> tuple[list[str], list[str | None], list[s
     return contexts, [first[c][0] for c in contexts], [first[c][1] for c in contexts]
 
 
-def load_encoder(folder: str | Path, precision: str) -> SentenceTransformer:
-    """A sentence-transformers model, on the GPU if there is one, its weights in `precision`."""
+def load_encoder(folder: str | Path, precision: str) -> "SentenceTransformer | OnnxEncoder":
+    """A sentence-transformers model, on the GPU if there is one, its weights in `precision`; one that stage
+    export wrote runs in ONNX Runtime instead (its precision is the export's)."""
+    if is_exported(folder):
+        return OnnxEncoder(folder)
+    import torch
+    from sentence_transformers import SentenceTransformer
+
     return SentenceTransformer(str(folder), device=device(), model_kwargs={"dtype": getattr(torch, precision)})
 
 
-def encode(encoder: SentenceTransformer, texts: list[str], batch_size: int) -> np.ndarray:
+def encode(encoder: "SentenceTransformer | OnnxEncoder", texts: list[str], batch_size: int) -> np.ndarray:
     """Unit-length float32 embeddings, one row per text: inner products are cosine similarities."""
     embeddings = encoder.encode(
         texts, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
@@ -182,7 +191,7 @@ class Index:
         dense: faiss.Index,
         bm25: BM25 | None,
         fusion: Fusion,
-        encoder: SentenceTransformer | None,
+        encoder: "SentenceTransformer | OnnxEncoder | None",
         batch_size: int,
         dim: int | None = None,
         sources: list[str | None] | None = None,
@@ -198,7 +207,7 @@ class Index:
         cls,
         contexts: list[str],
         titles: list[str | None],
-        encoder: SentenceTransformer,
+        encoder: "SentenceTransformer",
         batch_size: int,
         fusion: Fusion,
         bm25: bool = True,
@@ -230,7 +239,7 @@ class Index:
         write_json(folder / SETTINGS, {"fusion": self.fusion.model_dump()})
 
     @classmethod
-    def load(cls, folder: Path, encoder: SentenceTransformer | None, batch_size: int) -> "Index":
+    def load(cls, folder: Path, encoder: "SentenceTransformer | OnnxEncoder | None", batch_size: int) -> "Index":
         """The index stage index wrote; `encoder` (the retriever it was built with) embeds questions."""
         if not (folder / SETTINGS).exists():
             raise UserError(f"{folder}: no search index here; run `dvc repro` (or `dvc pull`) first")

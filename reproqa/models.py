@@ -5,8 +5,6 @@ import platform
 import shutil
 from pathlib import Path
 
-import torch
-
 BUNDLED = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
 
 
@@ -70,6 +68,8 @@ def forget_how_loaded(tokenizer) -> None:
 
 def device() -> str:
     """Where inference runs: a CUDA GPU if there is one, else Apple's GPU (MPS), else the CPU."""
+    import torch  # here, not above: answering in ONNX Runtime imports no torch (reproqa.onnx_models)
+
     return "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
 
 
@@ -138,9 +138,33 @@ def resolve_precision(precision: str) -> str:
     """
     if precision != "auto":
         return precision
+    import torch
+
     if torch.cuda.is_available():
         return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
     return "bfloat16" if cpu_prefers_bf16() else "float32"
+
+
+def may_have_gpu() -> bool:
+    """Whether an NVIDIA driver is loaded (its device files), without importing torch to ask: on a machine
+    without one, answering in ONNX Runtime never loads torch (resolve_backend)."""
+    return Path("/dev/nvidiactl").exists() or Path("/proc/driver/nvidia").exists()
+
+
+def resolve_backend(backend: str, precision: str) -> str:
+    """What runs the models at answer time (evaluate.backend, with evaluate.precision). auto: PyTorch where it
+    computes in bf16 or fp16 (a GPU, a CPU that runs bf16 natively: resolve_precision), ONNX Runtime where it
+    would compute in float32: there ONNX Runtime reads 1.5x faster than PyTorch, with the same answers; where the
+    CPU runs bf16, PyTorch in bf16 answers 2x faster than either in float32 (BENCHMARKS.md, "ONNX Runtime").
+
+    >>> resolve_backend("torch", "auto"), resolve_backend("onnx", "bfloat16"), resolve_backend("auto", "float32")
+    ('torch', 'onnx', 'onnx')
+    """
+    if backend != "auto":
+        return backend
+    if precision == "float32" or (precision == "auto" and not cpu_prefers_bf16() and not may_have_gpu()):
+        return "onnx"  # decided without importing torch
+    return "torch" if resolve_precision(precision) != "float32" else "onnx"
 
 
 def training_flags(precision: str) -> dict[str, bool]:
@@ -151,6 +175,8 @@ def training_flags(precision: str) -> dict[str, bool]:
     >>> training_flags("float32")["bf16"], training_flags("bfloat16")["bf16"]
     (False, True)
     """
+    import torch
+
     precision = resolve_precision(precision)
     flags = {"bf16": precision == "bfloat16", "fp16": precision == "float16"}
     return flags if torch.cuda.is_available() else flags | {"use_cpu": not torch.backends.mps.is_available()}

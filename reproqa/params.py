@@ -254,6 +254,12 @@ class IndexParams(Section):
     fusion: Fusion
 
 
+class ExportParams(Section):
+    """The models answering runs, as ONNX graphs for ONNX Runtime (stage export; evaluate.backend: onnx)."""
+
+    quantize: bool  # int8 weights (dynamic quantization): smaller and faster, measured against float32 (BENCHMARKS.md)
+
+
 class Rerank(Section):
     enabled: bool  # false: read the retriever's top_k as it ranks them
     candidates: int = Field(ge=1, le=1000)  # the retriever's top this many are reordered by the reranker
@@ -273,6 +279,7 @@ class EvaluateParams(Section):
     ndcg_at: int = Field(ge=1, le=10000)  # NDCG@k of the gold context, in the headline metrics
     batch_size: int = Field(ge=1)  # questions encoded, and windows read, per batch
     precision: Literal["auto", "float32", "bfloat16"]  # of the question encoder and the reader at answer time
+    backend: Literal["auto", "torch", "onnx"]  # onnx: stage export's models in ONNX Runtime (its own precision)
     scope: Literal["title", "source"] | None  # also answer each test question within its gold context's document
 
 
@@ -285,6 +292,7 @@ SECTIONS: dict[str, type[Section]] = {
     "evaluate_retriever": EvaluateRetrieverParams,
     "train": TrainParams,
     "index": IndexParams,
+    "export": ExportParams,
     "evaluate": EvaluateParams,
 }
 

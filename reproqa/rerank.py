@@ -21,15 +21,18 @@ answer as well as the gold one, and within the document are the contexts to tell
 """
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from datasets import Dataset
-from sentence_transformers import CrossEncoder
 
 from reproqa.index import Index, wrong_contexts
 from reproqa.models import device
+from reproqa.onnx_models import OnnxReranker, is_exported
 from reproqa.params import RerankNegatives
+
+if TYPE_CHECKING:  # training and PyTorch answering load them; answering in ONNX Runtime imports no torch
+    from datasets import Dataset
+    from sentence_transformers import CrossEncoder
 
 
 def answerable(rows: list[dict]) -> list[dict]:
@@ -54,7 +57,7 @@ def searched(rows: list[dict], index: Index, negatives: RerankNegatives) -> tupl
     return rows, index.search([row["question"] for row in rows], negatives.depth, negatives.retriever, filters)[0]
 
 
-def training_tuples(rows: list[dict], index: Index, negatives: RerankNegatives) -> dict[str, Dataset]:
+def training_tuples(rows: list[dict], index: Index, negatives: RerankNegatives) -> "dict[str, Dataset]":
     """The training data for MultipleNegativesRankingLoss, as two datasets for one loss: "hard_negatives", the
     answerable rows whose question has negatives.per_question negatives among the top negatives.depth contexts
     `index` finds for it by negatives.retriever that do not answer it (`wrong_contexts`), as columns
@@ -74,6 +77,8 @@ def training_tuples(rows: list[dict], index: Index, negatives: RerankNegatives) 
         columns["positive"].append(row["context"])
         for i, context in enumerate(wrong if columns is hard else []):
             columns[f"negative_{i + 1}"].append(context)
+    from datasets import Dataset
+
     datasets = {"hard_negatives": Dataset.from_dict(hard), "in_batch": Dataset.from_dict(plain)}
     return {name: dataset for name, dataset in datasets.items() if len(dataset)}
 
@@ -94,13 +99,31 @@ def reranking_samples(rows: list[dict], index: Index, negatives: RerankNegatives
     return [sample for sample in samples if len(sample["documents"]) > 1]
 
 
-def load_reranker(folder: str | Path, precision: str) -> CrossEncoder:
-    """The cross-encoder stage train_reranker saved, on the GPU if there is one, its weights in `precision`."""
+def load_reranker(folder: str | Path, precision: str) -> "CrossEncoder | OnnxReranker":
+    """The cross-encoder stage train_reranker saved, on the GPU if there is one, its weights in `precision`; one
+    that stage export wrote runs in ONNX Runtime instead (its precision is the export's)."""
+    if is_exported(folder):
+        return OnnxReranker(folder)
+    import torch
+    from sentence_transformers import CrossEncoder
+
     return CrossEncoder(str(folder), device=device(), model_kwargs={"dtype": getattr(torch, precision)})
 
 
+def logits(model: "CrossEncoder | OnnxReranker", pairs: list[tuple[str, str]], batch_size: int) -> np.ndarray:
+    """The cross-encoder's logit for each (question, context) pair. Logits, not its sigmoid: the answer
+    combination scales the scores of the contexts read, and a sigmoid would squash the confident ones together."""
+    if isinstance(model, OnnxReranker):
+        return model.logits(pairs, batch_size)
+    import torch
+
+    return model.predict(
+        pairs, batch_size=batch_size, activation_fn=torch.nn.Identity(), convert_to_numpy=True, show_progress_bar=False
+    )
+
+
 def rerank(
-    model: CrossEncoder,
+    model: "CrossEncoder | OnnxReranker",
     questions: list[str],
     contexts: list[str],
     ranking: tuple[np.ndarray, np.ndarray],
@@ -127,13 +150,10 @@ def rerank(
     pairs = [(question, contexts[i]) for question, row in zip(questions, head.tolist()) for i in row if i >= 0]
     if not pairs:
         return ids, scores
-    logits = model.predict(
-        pairs, batch_size=batch_size, activation_fn=torch.nn.Identity(), convert_to_numpy=True, show_progress_bar=False
-    )
-    logits = iter(logits.astype(np.float64).tolist())
+    scores_of_pairs = iter(logits(model, pairs, batch_size).astype(np.float64).tolist())
     for q, row in enumerate(head.tolist()):
         found = [i for i in row if i >= 0]
-        scored = [next(logits) for _ in found]
+        scored = [next(scores_of_pairs) for _ in found]
         order = sorted(range(len(found)), key=lambda j: -scored[j])  # stable: ties keep the search's order
         if search_weight:  # j is also the candidate's 0-based rank in the search
             fused = {

@@ -31,6 +31,9 @@ parser.add_argument("--index", type=Path, required=True)
 parser.add_argument("--retriever", type=Path, required=True)
 parser.add_argument("--reranker", type=Path, required=True, help="loaded only with evaluate.rerank.enabled")
 parser.add_argument("--reader", type=Path, required=True)
+parser.add_argument(
+    "--exported", type=Path, required=True, help="stage export's folder: read with evaluate.backend onnx"
+)
 parser.add_argument("--predictions", type=Path, required=True, help="folder: predictions.jsonl, a line per question")
 parser.add_argument("--metrics", type=Path, required=True)
 parser.add_argument("--plots", type=Path, required=True)
@@ -39,7 +42,7 @@ params = load_params("evaluate")
 
 # 1. Answer every test question from the corpus (integrated), from its gold context (isolated) and, with
 # evaluate.scope, from the contexts of its gold context's document (scoped)
-answerer = Answerer.load(args.index, args.retriever, args.reranker, args.reader, params)
+answerer = Answerer.load(args.index, args.retriever, args.reranker, args.reader, params, args.exported)
 test = list(read_rows(args.test, ["id", "question", "context", "answers", "is_impossible"]))
 questions = [row["question"] for row in test]
 golds = [[answer["text"] for answer in row["answers"]] for row in test]
@@ -108,6 +111,7 @@ ndcg = f"ndcg@{params.ndcg_at}"
 if params.scope:
     headline["scoped"] |= {ndcg: scoped_retrieval[ndcg], "recall@top_k": scoped_retrieval[f"recall@{params.top_k}"]}
 headline |= {
+    "answered_with": answerer.answered_with,  # the backend and precision `auto` resolved to on this machine
     "retriever": {ndcg: retrieval[ndcg], "recall@top_k": retrieval[f"recall@{params.top_k}"], "top_k": params.top_k},
     "data": {
         "train": count_rows(args.splits[0]),
@@ -131,4 +135,5 @@ print(
     f"isolated EM {headline['isolated']['exact']:.1f} F1 {headline['isolated']['f1']:.1f}, "
     f"Recall@{params.top_k} {headline['retriever']['recall@top_k']:.3f}"
     + (f"; scoped by {params.scope}: F1 {headline['scoped']['f1']:.1f}" if params.scope else "")
+    + f"; answered with {answerer.answered_with['backend']} in {answerer.answered_with['precision']}"
 )

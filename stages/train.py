@@ -26,16 +26,8 @@ from transformers import (
 from reproqa.checkpoints import fingerprint, resumable_checkpoint
 from reproqa.models import dropout_config, training_arguments
 from reproqa.params import load_params
-from reproqa.reader import (
-    EvalSet,
-    ReaderSettings,
-    ReaderTrainer,
-    describe_base,
-    save_reader,
-    scores,
-    training_windows,
-    with_lora,
-)
+from reproqa.reader import ReaderSettings, scores
+from reproqa.reader_training import EvalSet, ReaderTrainer, describe_base, save_reader, training_windows, with_lora
 from reproqa.records import DIGITS, write_json
 from reproqa.tracking import LiveMetrics
 

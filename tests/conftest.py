@@ -139,7 +139,8 @@ def stages_run_after(project: Path, key: str, value) -> set[str]:
 
 
 def answerer_of(root: Path, **evaluate):
-    """The Answerer of a project that `dvc repro` built, with its evaluate params updated by `evaluate`."""
+    """The Answerer of a project that `dvc repro` built, with its evaluate params updated by `evaluate`; in
+    PyTorch unless `backend` says otherwise (auto would pick by this machine's CPU)."""
     from reproqa.answering import Answerer
     from reproqa.params import SECTIONS
 
@@ -149,5 +150,6 @@ def answerer_of(root: Path, **evaluate):
         root / "models/retriever",
         root / "models/reranker",
         root / "models/reader",
-        params.model_copy(update=evaluate),
+        params.model_copy(update={"backend": "torch"} | evaluate),
+        root / "models/onnx",
     )

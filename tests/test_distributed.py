@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 from transformers import AutoTokenizer
 
 from conftest import run
-from reproqa.reader import train_features
+from reproqa.reader_training import train_features
 
 GLOBAL_BATCH = 16
 TRAIN = {

@@ -22,6 +22,7 @@ MODELS = {
     "train": "models/reader",
     "index": "models/index",
     "train_reranker": "models/reranker",
+    "export": "models/onnx",
 }
 # Read besides their own: a section, or some keys of one (DVC then reruns the stage when those keys change)
 OTHER_SECTIONS = {

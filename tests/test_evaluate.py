@@ -13,6 +13,7 @@ from reproqa import models
 from reproqa.answering import Answerer
 from reproqa.breakdown import bootstrap_interval
 from reproqa.index import ranking_metrics
+from reproqa.onnx_models import OnnxEncoder, OnnxReranker
 from reproqa.params import SECTIONS
 from reproqa.reader import qa_scores
 
@@ -20,7 +21,7 @@ from reproqa.reader import qa_scores
 def test_headline_metrics_match_the_splits_and_the_reader_on_gold_contexts(pipeline):
     root, _, _ = pipeline
     metrics = json.loads((root / "metrics/evaluate/metrics.json").read_text())
-    assert set(metrics) == {"integrated", "isolated", "scoped", "retriever", "data"}  # scoped: the tiny profile's
+    assert set(metrics) == {"integrated", "isolated", "scoped", "retriever", "data", "answered_with"}  # scoped: tiny
     rows = {
         split: pq.read_metadata(root / f"data/processed/{split}.parquet").num_rows
         for split in ("train", "validation", "test")
@@ -75,14 +76,20 @@ def test_in_float32_the_reader_on_gold_contexts_scores_what_stage_train_measured
 
 
 @pytest.mark.parametrize("bf16_cpu", [False, True])
-def test_auto_precision_answers_in_what_this_cpu_runs_faster(pipeline, monkeypatch, bf16_cpu):
-    """evaluate.precision auto (the default): the reader and the question encoder in bf16 only on a CPU where
-    bf16 is faster (reproqa.models.cpu_prefers_bf16, mocked here), in fp32 elsewhere."""
+def test_auto_answers_in_what_this_cpu_runs_faster(pipeline, monkeypatch, bf16_cpu):
+    """evaluate.backend and evaluate.precision auto (the defaults): PyTorch in bf16 on a CPU where bf16 is faster
+    (reproqa.models.cpu_prefers_bf16, mocked here), stage export's graphs in ONNX Runtime (float32) elsewhere."""
     monkeypatch.setattr(models, "cpu_prefers_bf16", lambda: bf16_cpu)
+    monkeypatch.setattr(models, "may_have_gpu", lambda: False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    answerer = answerer_of(pipeline[0], precision="auto")
-    dtype = torch.bfloat16 if bf16_cpu else torch.float32
-    assert answerer.reader.model.dtype == dtype == answerer.index.encoder[0].auto_model.dtype
+    answerer = answerer_of(pipeline[0], precision="auto", backend="auto")
+    if bf16_cpu:
+        assert answerer.answered_with == {"backend": "torch", "precision": "bfloat16"}
+        assert answerer.reader.model.dtype == torch.bfloat16 == answerer.index.encoder[0].auto_model.dtype
+    else:
+        assert answerer.answered_with == {"backend": "onnx", "precision": "float32"}
+        assert answerer.reader.model is None and isinstance(answerer.index.encoder, OnnxEncoder)
+        assert isinstance(answerer.reranker, OnnxReranker)
 
 
 def test_every_test_question_has_a_readable_prediction_row(pipeline):
@@ -225,6 +232,7 @@ def combine(readings, retrieval_scores, weight):
             "ndcg_at": 10,
             "batch_size": 1,
             "precision": "float32",
+            "backend": "torch",
             "scope": None,
         }
     )

@@ -93,6 +93,7 @@ def test_second_repro_runs_nothing_and_a_param_reruns_only_what_it_touches(pipel
     assert stages_run_after(project, "index.fusion.method", "weighted") == {
         "index",
         "train_reranker",  # its negatives are found by the hybrid search
+        "export",  # the reranker's ONNX graph
         "evaluate_retriever",
         "evaluate",
     }
@@ -104,6 +105,7 @@ def test_second_repro_runs_nothing_and_a_param_reruns_only_what_it_touches(pipel
         "train",
         "index",
         "train_reranker",
+        "export",
         "evaluate",
     }
 

@@ -6,7 +6,8 @@ import pytest
 from transformers import AutoTokenizer
 
 from reproqa.models import resolve_model
-from reproqa.reader import ReaderSettings, eval_features, postprocess, prediction_at, qa_scores, train_features
+from reproqa.reader import ReaderSettings, eval_features, postprocess, prediction_at, qa_scores, windows
+from reproqa.reader_training import train_features
 
 CONTEXT = (
     "atlas billing hub is registered under system id 48213. it is owned by the payments platform team. "
@@ -43,8 +44,29 @@ def test_windows_label_the_answer_where_it_fits_and_cls_elsewhere(tokenizer):
     assert set(unanswerable["start_positions"]) == {0} == set(unanswerable["end_positions"])
 
 
+@pytest.mark.parametrize("max_seq_length, doc_stride", [(32, 8), (48, 16), (384, 128)])
+def test_windows_are_the_ones_transformers_cuts(tokenizer, max_seq_length, doc_stride):
+    """reproqa.reader.windows on the Rust tokenizer (what answering loads, without transformers) against the
+    reference: the transformers tokenizer's own call, as run_qa.py makes it."""
+    batch = {"question": ["which team owns atlas billing hub?", "  who?  "], "context": [CONTEXT * 10, "anna keller."]}
+    ours = windows(tokenizer.backend_tokenizer, batch, max_seq_length, doc_stride)
+    reference = tokenizer(
+        batch["question"],
+        batch["context"],
+        truncation="only_second",
+        max_length=max_seq_length,
+        stride=doc_stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+    )
+    for name in ("input_ids", "token_type_ids", "attention_mask", "offset_mapping", "overflow_to_sample_mapping"):
+        assert ours[name] == [list(row) if isinstance(row, list) else row for row in reference[name]], name
+    assert ours["sequence_ids"] == [reference.sequence_ids(i) for i in range(len(reference["input_ids"]))]
+    assert len(ours["input_ids"]) > 2  # the long context was cut into several windows
+
+
 def test_postprocessing_maps_logits_back_to_context_characters(tokenizer):
-    features = eval_features(tokenizer, examples([]), max_seq_length=32, doc_stride=8)
+    features = eval_features(tokenizer.backend_tokenizer, examples([]), max_seq_length=32, doc_stride=8)
     rows = [{"example_id": i, "offset_mapping": o} for i, o in zip(features["example_id"], features["offset_mapping"])]
     start_char = CONTEXT.index(ANSWER)
     starts = np.full((len(rows), 32), -10.0)
@@ -117,7 +139,7 @@ def test_distractors_are_other_contexts_of_the_split_trained_as_no_answer(tmp_pa
     never its own context or one that holds its answer (that would teach it to miss a right answer)."""
     import pandas as pd
 
-    from reproqa.reader import training_windows
+    from reproqa.reader_training import training_windows
 
     sibling = "atlas billing hub v2 is owned by the ledger team. it runs in aws us-east-1."
     holds_answer = "atlas billing hub was once run by the payments platform team."
@@ -159,7 +181,7 @@ def test_prediction_batches_keep_window_order_under_length_grouping(tmp_path, to
     from datasets import Dataset
     from transformers import AutoModelForQuestionAnswering, DataCollatorWithPadding, TrainingArguments
 
-    from reproqa.reader import SpanTrainer
+    from reproqa.reader_training import SpanTrainer
 
     texts = [" ".join(["word"] * n) for n in (3, 40, 7, 60, 1, 25, 12, 50)]
     windows = Dataset.from_dict(dict(tokenizer(texts)))
@@ -185,7 +207,7 @@ def test_training_order_depends_only_on_seed_and_epoch(tokenizer, by_length):
     import torch
     from datasets import Dataset
 
-    from reproqa.reader import EpochSeededSampler
+    from reproqa.reader_training import EpochSeededSampler
 
     windows = Dataset.from_dict(dict(tokenizer([" ".join(["word"] * (n % 17 + 1)) for n in range(40)])))
     sampler = EpochSeededSampler(4, windows, seed=7, by_length=by_length)
@@ -207,7 +229,7 @@ def test_a_windows_loss_does_not_depend_on_the_padding_of_its_batch(tmp_path, to
     import torch
     from transformers import AutoModelForQuestionAnswering, DataCollatorWithPadding, TrainingArguments
 
-    from reproqa.reader import SpanTrainer
+    from reproqa.reader_training import SpanTrainer
 
     short = dict(tokenizer("which team?", "the payments team."), start_positions=6, end_positions=6)
     long = dict(tokenizer("which team?", CONTEXT), start_positions=9, end_positions=10)
@@ -226,7 +248,7 @@ def test_no_answer_weight_scales_the_loss_of_the_windows_labelled_at_cls(tmp_pat
     import torch
     from transformers import AutoModelForQuestionAnswering, DataCollatorWithPadding, TrainingArguments
 
-    from reproqa.reader import SpanTrainer
+    from reproqa.reader_training import SpanTrainer
 
     answered = dict(tokenizer("which team?", CONTEXT), start_positions=9, end_positions=10)
     no_answer = dict(tokenizer("which data centre?", CONTEXT), start_positions=0, end_positions=0)  # CLS
@@ -256,7 +278,7 @@ def test_a_tie_on_validation_keeps_the_later_checkpoint(tmp_path):
     """On the "no answer" plateau every checkpoint scores the unanswerable share: keep the one trained longest."""
     from transformers import AutoModelForQuestionAnswering, TrainingArguments
 
-    from reproqa.reader import SpanTrainer
+    from reproqa.reader_training import SpanTrainer
 
     model = AutoModelForQuestionAnswering.from_pretrained(resolve_model("all-MiniLM-L6-v2"))
     args = TrainingArguments(output_dir=str(tmp_path), report_to="none", metric_for_best_model="f1")
@@ -274,7 +296,7 @@ def test_the_saved_tokenizer_does_not_depend_on_its_last_call(tmp_path, tokenize
     record which (tokenizer.json kept the last call's truncation: two model folders for the same inputs)."""
     from transformers import AutoModelForQuestionAnswering
 
-    from reproqa.reader import save_reader
+    from reproqa.reader_training import save_reader
 
     model = AutoModelForQuestionAnswering.from_pretrained(resolve_model("all-MiniLM-L6-v2"))
     settings = ReaderSettings(256, 64, 20, 30, True, 0.0)
@@ -289,7 +311,7 @@ def test_the_saved_tokenizer_does_not_record_whether_it_was_loaded_offline(tmp_p
     """make repro sets HF_HUB_OFFLINE=1, a user's shell may not: the same inputs must give the same reader."""
     from transformers import AutoModelForQuestionAnswering
 
-    from reproqa.reader import save_reader
+    from reproqa.reader_training import save_reader
 
     model = AutoModelForQuestionAnswering.from_pretrained(resolve_model("all-MiniLM-L6-v2"))
     settings = ReaderSettings(256, 64, 20, 30, True, 0.0)

@@ -113,12 +113,13 @@ def test_a_fresh_clone_pulls_the_same_models_and_metrics_from_the_default_remote
 
 
 def test_experiments_in_a_fresh_clone_rerun_only_the_reader_and_show_what_changed(clone_a):
+    """The reader, its ONNX graph (stage export) and the evaluation: nothing upstream of the reader."""
     c = clone_a.parent / "c"
     run(["git", "clone", "-q", str(clone_a), str(c)], clone_a.parent)
     run(["dvc", "remote", "modify", "--local", "storage", "url", str(clone_a.parent / "storage")], c)
     # Nothing pulled first: --pull fetches what the stages that run need, --allow-missing skips the rest.
     output = run(["dvc", "exp", "run", "--pull", "--allow-missing", "-S", "train.lr=3e-5"], c).stdout
-    assert stages_run(output) == {"train", "evaluate"}
+    assert stages_run(output) == {"train", "export", "evaluate"}
     run(["dvc", "pull"], c)
     run(["dvc", "exp", "run", "--queue", "-S", "train.lr=2e-5,3e-5,5e-5"], c)
     run(["dvc", "queue", "start"], c)
