@@ -14,10 +14,10 @@ the same float32 graph with fused attention and layer-norm kernels; export.quant
 (dynamic quantization: activations quantized per batch at run time), cheaper on any x86 CPU with AVX2 or
 VNNI. BENCHMARKS.md ("ONNX Runtime") has the latency and the EM/F1 of each against PyTorch.
 
-    >>> from reproqa.onnx_models import export, OnnxEncoder           # doctest: +SKIP
-    >>> export("encoder", "models/retriever", "models/onnx/retriever")  # doctest: +SKIP
-    >>> OnnxEncoder("models/onnx/retriever").encode(["who owns atlas billing hub?"]).shape  # doctest: +SKIP
-    (1, 384)
+For example, after `dvc repro` (tests/test_export.py runs it on the tiny pipeline):
+
+    export("encoder", "models/retriever", "/tmp/onnx/retriever")
+    OnnxEncoder("/tmp/onnx/retriever").encode(["who owns atlas billing hub?"]).shape  # (1, 384)
 """
 
 import json
