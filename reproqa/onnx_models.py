@@ -113,6 +113,7 @@ def export(kind: str, source: str | Path, out: str | Path, quantize: bool = Fals
             external_data=False,
             verbose=False,
         )
+    reproducible(out / MODEL)
     found = OnnxSession(out / MODEL).run({name: sample[name].numpy() for name in names})
     for name, want, got in zip(outputs, expected, found):
         if not np.allclose(want, got, atol=1e-3, rtol=1e-3):
@@ -129,6 +130,20 @@ def export(kind: str, source: str | Path, out: str | Path, quantize: bool = Fals
         tokenizer.backend_tokenizer.save(str(out / "tokenizer.json"))
     settings = {"kind": kind, "inputs": names, "outputs": outputs, "max_length": max_length, "quantized": quantize}
     (out / SETTINGS).write_text(json.dumps(settings, indent=2) + "\n")
+
+
+def reproducible(path: Path) -> None:
+    """Drop what the exporter records of where it ran (each node's Python stack trace, with the checkout's
+    absolute path and line numbers, and its module path): the graph's bytes, and so dvc.lock, then depend on
+    the model alone, not on the folder a clone lives in."""
+    import onnx
+
+    graph = onnx.load(str(path))
+    for node in [*graph.graph.node, *(node for function in graph.functions for node in function.node)]:
+        del node.metadata_props[:]
+    del graph.graph.metadata_props[:]
+    graph.doc_string = graph.graph.doc_string = ""
+    onnx.save(graph, str(path))
 
 
 def _as_tuple(outputs):

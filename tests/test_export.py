@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import yaml
 from sentence_transformers import SentenceTransformer
 
-from conftest import BIN, answerer_of, stage_env, stages_run_after
+from conftest import BIN, REPO, answerer_of, stage_env, stages_run_after
 from reproqa.index import encode
 from reproqa.onnx_models import MODEL, OnnxEncoder, export
 from reproqa.reader import Reader
@@ -89,3 +89,13 @@ def test_ask_on_onnx_runtime_imports_no_torch(pipeline, tmp_path):
         imported = done.stdout.splitlines()[-1]
         assert ("'torch'" in imported) if torch_loaded else (imported == "imported: []"), done.stdout + done.stderr
         assert done.stderr == "", done.stderr
+
+
+def test_exported_graphs_do_not_record_where_they_were_made(pipeline):
+    """The exporter writes each node's stack trace, with the checkout's path: kept, a clone in another folder
+    would export other bytes and `dvc repro` would change dvc.lock."""
+    root, _, _ = pipeline
+    for name in ("retriever", "reranker", "reader"):
+        path = root / "models/onnx" / name / MODEL
+        assert not any(node.metadata_props for node in onnx.load(path).graph.node), name
+        assert str(REPO).encode() not in path.read_bytes() and str(root).encode() not in path.read_bytes()
