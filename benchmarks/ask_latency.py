@@ -88,28 +88,19 @@ def floor_ms(answerer: Answerer, exported: Path, questions: list[str], top_k: in
 
     floors = []
     for question in questions:
-        flops = (
-            cost("retriever", encoder.tokenize([question])["attention_mask"].sum(axis=1).tolist())
-            if answerer.params.retriever != "bm25"
-            else 0
-        )
+        flops = 0.0
+        if answerer.params.retriever != "bm25":
+            flops += cost("retriever", encoder.tokenize([question])["attention_mask"].sum(axis=1).tolist())
         if answerer.reranker is not None:
-            found = answerer.index.search([question], answerer.params.rerank.candidates, answerer.params.retriever)[0][
-                0
-            ]
-            contexts = [answerer.index.contexts[i] for i in found if i >= 0]
-            flops += cost(
-                "reranker",
-                reranker.tokenize([question] * len(contexts), contexts)["attention_mask"].sum(axis=1).tolist(),
-            )
+            depth, method = answerer.params.rerank.candidates, answerer.params.retriever
+            found = answerer.index.search([question], depth, method)[0][0]
+            candidates = [answerer.index.contexts[i] for i in found if i >= 0]
+            pairs = reranker.tokenize([question] * len(candidates), candidates)
+            flops += cost("reranker", pairs["attention_mask"].sum(axis=1).tolist())
         read = [answerer.index.contexts[i] for i in answerer.search([question], top_k)[0][0] if i >= 0]
         settings = answerer.reader.settings
-        cut = windows(
-            answerer.reader.tokenizer,
-            {"question": [question] * len(read), "context": read},
-            settings.max_seq_length,
-            settings.doc_stride,
-        )
+        batch = {"question": [question] * len(read), "context": read}
+        cut = windows(answerer.reader.tokenizer, batch, settings.max_seq_length, settings.doc_stride)
         flops += cost("reader", [len(ids) for ids in cut["input_ids"]])
         floors.append(flops / (gflops * 1e9) * 1000)
     return float(np.median(floors))
