@@ -167,6 +167,40 @@ def resolve_backend(backend: str, precision: str) -> str:
     return "torch" if resolve_precision(precision) != "float32" else "onnx"
 
 
+# Float32 arithmetic on a CPU gives the same bytes on two CPUs only with the same kernels and the same split of the
+# work between threads (BENCHMARKS.md, "The same bytes on any x86 CPU"): ATen and oneDNN dispatch on the CPU's
+# widest instruction set (a reader trained under AVX-512 and under AVX2 differs in the 7th digit), and one thread
+# and two sum in another order. So the stages cap the kernels at AVX2, which every x86-64 CPU since 2013 has, and
+# run PORTABLE_THREADS threads. Cost: none measured on 2 cores (the same training step under AVX-512 and AVX2).
+PORTABLE_KERNELS = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"}
+# Not a param: like the instruction set, a property of the machine, which params.yaml must not depend on. 2: the
+# cores of the machines this project's dvc.lock comes from. A user with more cores who prefers speed to a teammate's
+# bytes sets NATIVE_CPU=1 in the environment (all cores, the CPU's own kernels).
+PORTABLE_THREADS = 2
+NATIVE_CPU = "REPROQA_NATIVE_CPU"
+
+
+def portable_numerics(precision: str) -> str:
+    """Make this process compute float32 on the CPU as any x86-64 CPU with AVX2 does (PORTABLE_KERNELS,
+    PORTABLE_THREADS), so that a model trained here has the bytes a teammate's CPU trains; call it before the
+    first tensor operation (the kernels are chosen then). Where the params' precision resolves to bf16 or fp16
+    (a GPU, a CPU that runs bf16 natively: resolve_precision) it changes nothing: those need the hardware's own
+    kernels, and their results differ from float32's anyway. Returns what it did, for the stage's log."""
+    import torch
+
+    precision = resolve_precision(precision)
+    if precision != "float32" or torch.cuda.is_available():
+        return f"{precision} on {'the GPU' if torch.cuda.is_available() else 'the CPU'}, its own kernels"
+    if os.environ.get(NATIVE_CPU) == "1":
+        return f"float32 on the CPU, its own kernels and {torch.get_num_threads()} threads ({NATIVE_CPU}=1)"
+    os.environ.update(PORTABLE_KERNELS)
+    torch.set_num_threads(PORTABLE_THREADS)
+    capability = torch.backends.cpu.get_cpu_capability()
+    if capability not in ("AVX2", "DEFAULT"):  # DEFAULT: a CPU without AVX2, which cannot do better
+        raise RuntimeError(f"the CPU kernels were chosen ({capability}) before portable_numerics was called")
+    return f"float32 on the CPU, {capability} kernels and {PORTABLE_THREADS} threads whatever the CPU has"
+
+
 def training_flags(precision: str) -> dict[str, bool]:
     """TrainingArguments flags for the params' training precision on this machine (resolve_precision). Without
     a GPU, use_cpu=True as well: only then do `torchrun`/`accelerate launch` processes train data-parallel on the

@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 
 from reproqa.index import Index, load_encoder, ranking_metrics
+from reproqa.models import portable_numerics
 from reproqa.params import load_params
 from reproqa.records import read_rows, write_json
 from reproqa.rerank import load_reranker, rerank
@@ -29,7 +30,8 @@ params, retriever = load_params("evaluate_retriever"), load_params("train_retrie
 answering = load_params("evaluate")  # its retriever and rerank.candidates only (dvc.yaml)
 
 # Questions are encoded (and reranked) in float32 here, whatever evaluate.precision says: the models compare at
-# full precision.
+# full precision, with the kernels of any x86 CPU (its table's digits do not depend on the machine).
+print(f"evaluate_retriever: {portable_numerics('float32')}")
 index = Index.load(args.index, load_encoder(args.retriever, "float32"), params.batch_size)
 rows = [r for r in read_rows(args.questions, ["question", "context", "is_impossible"]) if not r["is_impossible"]]
 questions, relevant = [r["question"] for r in rows], index.ids_of([r["context"] for r in rows])

@@ -8,6 +8,7 @@ import argparse
 from pathlib import Path
 
 from reproqa.index import Index, corpus, load_encoder
+from reproqa.models import portable_numerics
 from reproqa.params import load_params
 
 parser = argparse.ArgumentParser()
@@ -16,6 +17,7 @@ parser.add_argument("--retriever", type=Path, required=True)
 parser.add_argument("--out", type=Path, required=True)
 args = parser.parse_args()
 params = load_params("index")
+print(f"index: {portable_numerics('float32')}")  # before any computation: its kernels
 
 contexts, titles, sources = corpus(args.splits)
 encoder = load_encoder(args.retriever, "float32")  # embedded once, searched by every question: full precision

@@ -24,7 +24,7 @@ from transformers import (
 )
 
 from reproqa.checkpoints import fingerprint, resumable_checkpoint
-from reproqa.models import dropout_config, training_arguments
+from reproqa.models import dropout_config, portable_numerics, training_arguments
 from reproqa.params import load_params
 from reproqa.reader import ReaderSettings, scores
 from reproqa.reader_training import EvalSet, ReaderTrainer, describe_base, save_reader, training_windows, with_lora
@@ -44,6 +44,7 @@ parser.add_argument("--metrics", type=Path, required=True, help="test scores (go
 parser.add_argument("--scratch", type=Path, required=True, help="Trainer checkpoints (not a DVC output)")
 args = parser.parse_args()
 params = load_params("train")
+print(f"train: {portable_numerics(params.precision)}")  # before any computation: its kernels
 settings = ReaderSettings.of(params)  # saved with the model: whoever loads it reads as it was validated
 
 # 1. The base model at the params' dropout, optionally in LoRA adapters. A base that is a reader already (a

@@ -20,7 +20,7 @@ from sentence_transformers.cross_encoder.losses import MultipleNegativesRankingL
 from transformers import set_seed
 
 from reproqa.index import Index, load_encoder
-from reproqa.models import forget_how_loaded, training_arguments
+from reproqa.models import forget_how_loaded, portable_numerics, training_arguments
 from reproqa.params import load_params
 from reproqa.records import read_rows
 from reproqa.rerank import reranking_samples, training_tuples
@@ -37,6 +37,7 @@ parser.add_argument("--live", type=Path, required=True, help="DVCLive folder: cu
 parser.add_argument("--scratch", type=Path, required=True, help="Trainer checkpoints (not a DVC output)")
 args = parser.parse_args()
 params = load_params("train_reranker")
+print(f"train_reranker: {portable_numerics(params.precision)}")  # before any computation: its kernels
 CURVES = ["loss", "ndcg@10", "mrr@10"]
 COLUMNS = ["question", "context", "answers", "is_impossible"]
 

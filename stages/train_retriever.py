@@ -18,7 +18,7 @@ from sentence_transformers.sentence_transformer.training_args import BatchSample
 from transformers import set_seed
 
 from reproqa.errors import UserError
-from reproqa.models import forget_how_loaded, training_arguments
+from reproqa.models import forget_how_loaded, portable_numerics, training_arguments
 from reproqa.params import load_params
 from reproqa.records import seeded_draw
 from reproqa.retriever import pairs, retrieval_evaluator, with_hard_negatives
@@ -34,6 +34,7 @@ parser.add_argument("--live", type=Path, required=True, help="DVCLive folder: cu
 parser.add_argument("--scratch", type=Path, required=True, help="Trainer checkpoints (not a DVC output)")
 args = parser.parse_args()
 params = load_params("train_retriever")
+print(f"train_retriever: {portable_numerics(params.precision)}")  # before any computation: its kernels
 CURVES = ["loss", "ndcg@10", "mrr@10", "recall@1", "recall@10"]
 
 # 1. The base model, cut to max_seq_length tokens

@@ -1,4 +1,6 @@
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -84,3 +86,34 @@ def test_auto_precision_picks_bf16_only_where_the_cpu_runs_it_faster(tmp_path, v
     # benchmarks name the CPU a figure came from by what decides `auto` on it
     named = [flag for flag in ("amx_bf16", "avx512_bf16") if flag in flags.split()]
     assert cpu_description(cpuinfo) == f"some CPU, {os.cpu_count()} cores, {' '.join(named) or 'no bf16 flag'}"
+
+
+PROBE = """import torch
+from reproqa.models import portable_numerics
+print(portable_numerics({precision!r}))
+print(torch.backends.cpu.get_cpu_capability(), torch.get_num_threads())"""
+
+
+def test_float32_on_the_cpu_computes_with_avx2_kernels_and_two_threads_whatever_the_machine_offers():
+    """Issue 15: the kernels a process picks come from its CPU; portable_numerics overrides them for float32 (a
+    stage calls it before any computation), and leaves bf16 (which needs the CPU's own) alone."""
+    native = torch.backends.cpu.get_cpu_capability()  # AVX512 on a CPU that has it
+    machine = os.environ | {"OMP_NUM_THREADS": "1"}  # as a 1-core machine
+    for precision, expected in (
+        ("float32", f"{'AVX2' if native != 'DEFAULT' else 'DEFAULT'} 2"),
+        ("bfloat16", f"{native} 1"),
+    ):
+        probe = subprocess.run(
+            [sys.executable, "-c", PROBE.format(precision=precision)], env=machine, capture_output=True, text=True
+        )
+        assert probe.returncode == 0, probe.stderr
+        assert probe.stdout.splitlines()[-1] == expected, precision
+    late = subprocess.run(  # kernels already chosen: a late call cannot pin them and says so
+        [sys.executable, "-c", "import torch; torch.ones(8) + 1\n" + PROBE.format(precision="float32")],
+        capture_output=True,
+        text=True,
+    )
+    if native == "AVX512":
+        assert "before portable_numerics was called" in late.stderr
+    else:  # a CPU that has no wider kernels than AVX2 has nothing to pin
+        assert late.returncode == 0, late.stderr

@@ -155,3 +155,29 @@ def test_checkpoints_of_other_params_data_or_code_are_cleared_not_resumed(tmp_pa
     other = checkpoints.fingerprint(Params(lr=1e-4), str(script), data)
     assert other != first
     assert checkpoints.resumable_checkpoint(scratch, other) is None and not (scratch / "checkpoint-10").exists()
+
+
+# What an AVX2-only CPU with one core offers a process (ATen, oneDNN and MKL told to go no wider than AVX2)
+AVX2_ONE_CORE = {
+    "ATEN_CPU_CAPABILITY": "avx2",
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
+    "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+    "OMP_NUM_THREADS": "1",
+}
+
+
+def test_float32_training_writes_the_same_bytes_on_another_kind_of_cpu(pipeline, tmp_path):
+    """Issue 15: a teammate's retraining reproduces dvc.lock's hash. Stands in for two machines: this CPU as it
+    is, and the same capped at AVX2 and one thread; a float32 reader trained on each has the same bytes."""
+    root, _, _ = pipeline
+    trained = {}
+    for name, machine in (("here", {}), ("avx2", AVX2_ONE_CORE)):
+        project = tmp_path / name
+        shutil.copytree(root, project, ignore=shutil.ignore_patterns("scratch"))
+        params = yaml.safe_load((project / "params.yaml").read_text())
+        params["train"]["precision"] = "float32"  # auto may pick bf16 here, which needs this CPU's own kernels
+        (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        output = run(["dvc", "repro", "train"], project, env=stage_env() | machine).stdout
+        assert "float32 on the CPU, AVX2 kernels and 2 threads" in output
+        trained[name] = (project / "models/reader/model.safetensors").read_bytes()
+    assert trained["here"] == trained["avx2"]
