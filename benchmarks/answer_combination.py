@@ -51,7 +51,7 @@ for k in args.k:
                     question,
                     row[:k],
                     [float(s) for s in row_scores[: len(row[:k])]],
-                    [(text, score if text or not spans_only else -np.inf) for text, score in reading[:k]],
+                    [(text, score if text or not spans_only else -np.inf, start) for text, score, start in reading[:k]],
                 )
                 for question, row, row_scores, reading in zip(questions, retrieved, scores, readings)
             ]

@@ -42,6 +42,7 @@ class Answer:
     text: str  # "" when no retrieved context answers
     score: float | None  # combined score of the chosen outcome (a span, or a context's "no answer")
     context_id: int | None  # the context the answer comes from
+    answer_start: int | None  # the answer's character offset in that context
     title: str | None
     context: str | None
     retrieved: list[int]  # context ids, best first
@@ -116,11 +117,15 @@ class Answerer:
         ]
 
     def combine(
-        self, question: str, retrieved: list[int], retrieval_scores: list[float], reading: list[tuple[str, float]]
+        self,
+        question: str,
+        retrieved: list[int],
+        retrieval_scores: list[float],
+        reading: list[tuple[str, float, int | None]],
     ) -> Answer:
         """The answer to one question from its retrieved contexts and the reader's outcome on each."""
         scaled = scale(np.array(retrieval_scores, dtype=np.float64))
-        combined = [score + self.params.retrieval_weight * r for (_, score), r in zip(reading, scaled)]
+        combined = [score + self.params.retrieval_weight * r for (_, score, _), r in zip(reading, scaled)]
         best = int(np.argmax(combined)) if combined and max(combined) > -np.inf else None
         spanned = best is not None and reading[best][0] != ""  # else: unanswerable from these contexts
         context = retrieved[best] if spanned else None
@@ -129,6 +134,7 @@ class Answerer:
             text=reading[best][0] if spanned else "",
             score=round(float(combined[best]), DIGITS) if best is not None else None,
             context_id=context,
+            answer_start=reading[best][2] if spanned else None,
             title=self.index.titles[context] if spanned else None,
             context=self.index.contexts[context] if spanned else None,
             retrieved=retrieved,

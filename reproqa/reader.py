@@ -318,9 +318,10 @@ class Reader:
             self.model = AutoModelForQuestionAnswering.from_pretrained(folder, dtype=getattr(torch, precision))
             self.forward = torch_forward(self.model.to(device()).eval())
 
-    def read(self, questions: list[str], contexts: list[list[str]]) -> list[list[tuple[str, float]]]:
-        """For each question, for each of its contexts: (answer, the reader's score of it): a span and its
-        score, or "" and the null score (-inf in SQuAD v1.1 mode when no span fits)."""
+    def read(self, questions: list[str], contexts: list[list[str]]) -> list[list[tuple[str, float, int | None]]]:
+        """For each question, for each of its contexts: (answer, the reader's score of it, where it starts): a
+        span, its score and its character offset in the context, or "", the null score (-inf in SQuAD v1.1 mode
+        when no span fits) and None."""
         pairs = {"id": [], "question": [], "context": []}
         for q, (question, candidates) in enumerate(zip(questions, contexts)):
             for c, context in enumerate(candidates):
@@ -334,6 +335,6 @@ class Reader:
             for c in range(len(candidates)):
                 text, listed = predictions[f"{q}:{c}"], nbest[f"{q}:{c}"]
                 null = next((n["score"] for n in listed if n["text"] == "" and n["score"] is not None), -np.inf)
-                row.append((text, listed[0]["score"] if text else null))
+                row.append((text, listed[0]["score"], listed[0]["answer_start"]) if text else ("", null, None))
             readings.append(row)
         return readings

@@ -4,8 +4,9 @@ Every raw record yields exactly one `Read`: a row, or a problem (reason code + w
 path, and field) for the quarantine. Only a file that cannot be read at all raises UserError.
 
 Formats:
-- seed_jsonl: one JSON object per line, {"query", "context", "answer"} and an optional "title" (the document);
-  answer null or "" = unanswerable.
+- seed_jsonl: one JSON object per line, {"query", "context", "answer"} and an optional "title" (the document)
+  and "answer_start" (the answer's character offset, where it occurs more than once; `reproqa feedback export`
+  writes it); answer null or "" = unanswerable.
 - squad_json: SQuAD v1.1 / v2.0 (data -> paragraphs -> qas; is_impossible; several gold answers).
 - hf_dataset: a Hugging Face dataset with SQuAD columns (question, context, answers{text, answer_start},
   optional id/title), from the Hub (hub_id) or a local save_to_disk folder or json/jsonl/parquet/csv file.
@@ -91,7 +92,8 @@ def _seed_jsonl(source: Source, folder: Path) -> Iterator[Read]:
                 yield Read(row, "wrong_type", f"{origin}: field 'answer' must be a string or null, got {answer!r}")
                 continue
             row["title"] = record.get("title")  # optional: the document, for filtered search (`reproqa ask --filter`)
-            answers = [{"text": answer, "answer_start": None}] if answer and answer.strip() else []
+            hint = record.get("answer_start")  # optional: which occurrence (checked by _verified)
+            answers = [{"text": answer, "answer_start": hint}] if answer and answer.strip() else []
             yield _verified(row, record["query"], record["context"], answers, not answers, origin, "query")
 
 

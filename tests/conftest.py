@@ -106,6 +106,7 @@ def make_project(root: Path, model: Path, apps: int = 30) -> dict:
     shutil.copy(REPO / "benchmarks/little_data.json", root / "benchmarks")  # a plot of dvc.yaml: the learning curve
     lines, benchmark, manifest = generate(seed=5, apps=apps, benchmark_apps=8, leaked_apps=3)
     write(lines, root / "data/raw/app_inventory.jsonl")
+    shutil.copy(REPO / "data/raw/feedback.jsonl", root / "data/raw")  # an ingest source; empty until exported
     write(benchmark, root / "data/benchmark/app_inventory_benchmark.jsonl")
     shutil.copy(REPO / ".gitignore", root / ".gitignore")
     run(["git", "init", "-q"], root)

@@ -70,6 +70,8 @@ def test_in_float32_the_reader_on_gold_contexts_scores_what_stage_train_measured
     )
     reader = json.loads((root / "metrics/train/test.json").read_text())
     assert (round(scores["exact"], 4), round(scores["f1"], 4)) == (reader["exact"], reader["f1"])
+    for row, ((text, _, start),) in zip(test, read):  # where each answer is, as `reproqa serve` highlights it
+        assert (row["context"][start : start + len(text)] == text) if text else start is None
     assert answerer.reader.model.dtype == torch.float32
     fast = answerer_of(root, precision="bfloat16")
     assert fast.reader.model.dtype == torch.bfloat16 and fast.index.encoder[0].auto_model.dtype == torch.bfloat16
@@ -138,8 +140,8 @@ def test_with_one_context_read_the_answer_is_the_readers_answer_on_that_context(
     read_alone = answerer.reader.read(
         [row["question"] for row in rows], [[answerer.index.contexts[a.retrieved[0]]] for a in answers]
     )
-    for row, answer, ((text, _),) in zip(rows, answers, read_alone):
-        assert answer.text == text
+    for row, answer, ((text, _, start),) in zip(rows, answers, read_alone):
+        assert (answer.text, answer.answer_start) == (text, start)
         if answer.retrieved[0] == row["gold_context_id"]:
             assert answer.text == row["isolated"]
 
@@ -241,14 +243,20 @@ def combine(readings, retrieval_scores, weight):
 
 
 def test_a_well_retrieved_no_answer_beats_a_span_from_a_poorly_retrieved_context():
-    readings = [("", 6.0), ("2009", 7.0), ("tier 1", 2.0)]  # the top context says: no answer here
+    readings = [("", 6.0, None), ("2009", 7.0, 4), ("tier 1", 2.0, 0)]  # the top context says: no answer here
     assert combine(readings, [0.9, 0.5, 0.4], weight=10.0).text == ""  # 6 + 10 > 7 + 2
     chosen = combine(readings, [0.9, 0.5, 0.4], weight=0.0)  # the reader alone: its best span
-    assert (chosen.text, chosen.context_id, chosen.title, chosen.score) == ("2009", 1, "t1", 7.0)
-    assert combine([("", -np.inf)] * 3, [0.9, 0.5, 0.4], weight=1.0).score is None
+    assert (chosen.text, chosen.context_id, chosen.title, chosen.score, chosen.answer_start) == (
+        "2009",
+        1,
+        "t1",
+        7.0,
+        4,
+    )
+    assert combine([("", -np.inf, None)] * 3, [0.9, 0.5, 0.4], weight=1.0).score is None
 
 
 def test_retrieval_weight_trades_the_readers_score_against_the_retrievers():
-    readings = [("alpha", 5.0), ("beta", 6.0), ("gamma", 1.0)]
+    readings = [("alpha", 5.0, 0), ("beta", 6.0, 0), ("gamma", 1.0, 0)]
     assert combine(readings, [0.8, 0.6, 0.0], weight=1.0).text == "beta"  # 6 + 0.75 > 5 + 1
     assert combine(readings, [0.8, 0.6, 0.0], weight=5.0).text == "alpha"  # 5 + 5 > 6 + 3.75

@@ -52,7 +52,7 @@ def test_quantized_models_have_int8_weights_and_still_answer(pipeline, tmp_path)
     assert json.loads((tmp_path / "reader/onnx.json").read_text())["quantized"]
     contexts = ["atlas billing hub belongs to core banking.", "nothing here"]
     readings = Reader(tmp_path / "reader", "float32", 8).read(["who owns atlas billing hub?"], [contexts])
-    assert len(readings[0]) == 2 and all(np.isfinite(score) or score == -np.inf for _, score in readings[0])
+    assert len(readings[0]) == 2 and all(np.isfinite(score) or score == -np.inf for _, score, _ in readings[0])
 
 
 def test_switching_the_backend_reruns_only_the_evaluation(pipeline, tmp_path):
