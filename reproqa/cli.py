@@ -6,6 +6,8 @@
     reproqa ask --json --top-k 5 "who owns atlas billing hub?"
     reproqa ask --filter title="Acme privacy policy" "do you share my information with others?"
     reproqa ask                      # interactive: one question per line, an empty line or Ctrl-D ends
+    reproqa serve [--port 8000]      # http://127.0.0.1:8000: the API, a page to ask and correct, /docs
+    reproqa feedback export          # the feedback collected, as training rows in data/raw/feedback.jsonl
 
 `reproqa experiments [dvc exp show options]` and `reproqa report [--base main]`: what a team reviews
 (reproqa/review.py).
@@ -24,6 +26,8 @@ from reproqa.params import load_params
 # Where the pipeline writes them (dvc.yaml), relative to the project root.
 INDEX, RETRIEVER, RERANKER, READER = "models/index", "models/retriever", "models/reranker", "models/reader"
 EXPORTED = "models/onnx"  # stage export's ONNX graphs, for evaluate.backend onnx
+FEEDBACK = "feedback/feedback.db"  # what `reproqa serve` stores: not data until exported (git-ignored)
+FEEDBACK_DATA = "data/raw/feedback.jsonl"  # `reproqa feedback export` writes it; params.yaml's ingest reads it
 
 
 def show(answer, seconds: float, as_json: bool) -> str:
@@ -67,27 +71,60 @@ def parse_filter(pairs: list[str]) -> dict[str, list[str]] | None:
     return where or None
 
 
-def ask(args: argparse.Namespace) -> None:
+def load_answerer(project: Path):
+    """The Answerer of `project` as stage evaluate loads it: its models, index and `evaluate` params."""
     # No progress bars of model loading on stderr (transformers and huggingface_hub read this); set it to 0 to see them
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from reproqa.answering import Answerer  # loads the models' libraries: only once a command needs them
 
-    where = parse_filter(args.filter)
-
-    answerer = Answerer.load(
-        args.project / INDEX,
-        args.project / RETRIEVER,
-        args.project / RERANKER,
-        args.project / READER,
-        load_params("evaluate", args.project / "params.yaml"),
-        args.project / EXPORTED,
+    return Answerer.load(
+        project / INDEX,
+        project / RETRIEVER,
+        project / RERANKER,
+        project / READER,
+        load_params("evaluate", project / "params.yaml"),
+        project / EXPORTED,
     )
+
+
+def ask(args: argparse.Namespace) -> None:
+    where = parse_filter(args.filter)
+    answerer = load_answerer(args.project)
     if where:
         answerer.index.matching(where)  # an unknown field, or no context kept: said before the first question
     for question in questions(args):
         start = time.perf_counter()
         answer = answerer.answer([question], args.top_k, [where])[0]
         print(show(answer, time.perf_counter() - start, args.json), flush=True)
+
+
+def serve(args: argparse.Namespace) -> None:
+    from reproqa.serve import serve
+
+    serve(load_answerer(args.project), args.project, args.host, args.port, args.project / args.database)
+
+
+def export_feedback(args: argparse.Namespace) -> None:
+    """Write the stored feedback into data/raw/ as seed JSONL, holding out validation and test questions."""
+    from reproqa.feedback import FeedbackStore
+    from reproqa.records import read_rows
+    from reproqa.text import matching_form
+
+    database = args.project / args.database
+    if not database.exists():
+        raise UserError(f"{database}: no feedback yet (`reproqa serve` writes it)")
+    held_out = set()
+    for split in ("validation", "test"):  # as the pipeline split them: `dvc repro` (or `dvc pull`) first
+        path = args.project / f"data/processed/{split}.parquet"
+        if not path.exists():
+            raise UserError(f"{path}: not found; run `dvc repro` (or `dvc pull`) first: its questions are held out")
+        held_out |= {matching_form(row["question"]) for row in read_rows(path, ["question"])}
+    counts = FeedbackStore(database).export(args.project / args.out, held_out)
+    others = ", ".join(f"{verdict}: {n}" for verdict, n in counts.items() if verdict not in ("exported", "held_out"))
+    print(
+        f"feedback: {counts['exported']} rows written to {args.out} ({counts['held_out']} held out: validation or "
+        f"test questions; feedback by verdict: {others or 'none'})"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -109,6 +146,14 @@ def main(argv: list[str] | None = None) -> None:
         help="answer only from contexts whose FIELD (title or source) is VALUE; repeatable: a field given twice "
         "keeps either value, two fields must both match",
     )
+    serve_parser = commands.add_parser("serve", parents=[project], help="an HTTP API and a web page, with feedback")
+    serve_parser.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1: this machine only")
+    serve_parser.add_argument("--port", type=int, default=8000)
+    serve_parser.add_argument("--database", type=Path, default=Path(FEEDBACK), help=f"default {FEEDBACK}")
+    feedback_parser = commands.add_parser("feedback", parents=[project], help="export feedback as training data")
+    feedback_parser.add_argument("action", choices=["export"])
+    feedback_parser.add_argument("--database", type=Path, default=Path(FEEDBACK), help=f"default {FEEDBACK}")
+    feedback_parser.add_argument("--out", type=Path, default=Path(FEEDBACK_DATA), help=f"default {FEEDBACK_DATA}")
     commands.add_parser(
         "experiments",
         parents=[project],
@@ -126,6 +171,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if args.command == "ask":
             ask(args)
+        elif args.command == "serve":
+            serve(args)
+        elif args.command == "feedback":
+            export_feedback(args)
         elif args.command == "experiments":
             from reproqa.review import experiments
 
