@@ -107,10 +107,11 @@ class FeedbackStore:
             shown = {c["id"]: c["context"] for c in json.loads(found[0])}
             if context_id not in shown:
                 raise FeedbackError(f"context_id {context_id}: not one of the contexts shown with answer {answer_id}")
-            if span is None or not 0 <= span[0] < span[1] <= len(shown[context_id]):
-                raise FeedbackError(
-                    f"span {span}: expected 0 <= start < end <= {len(shown[context_id])} (the context's length)"
-                )
+            context = shown[context_id]
+            if span is None or not 0 <= span[0] < span[1] <= len(context):
+                raise FeedbackError(f"span {span}: expected 0 <= start < end <= {len(context)} (the context's length)")
+            if not context[span[0] : span[1]].strip():
+                raise FeedbackError(f"span {span}: only spaces; select the words of the right answer")
         elif context_id is not None or span is not None:
             raise FeedbackError(f"context_id and span go with the verdict 'corrected' only, not {verdict!r}")
         start, end = span if span else (None, None)

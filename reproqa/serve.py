@@ -12,16 +12,18 @@ A bad request gets a 4xx with a message saying what is wrong, and the server goe
 import hmac
 import math
 import os
-import threading
+import sqlite3
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Literal
 
+import anyio
 import yaml
 from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from reproqa.errors import UserError
@@ -47,13 +49,22 @@ class AskRequest(BaseModel):
         return question.strip()
 
 
+Id = Annotated[StrictInt, Field(ge=0, le=2**63 - 1)]  # SQLite's integers: a bigger one is a 422, not an overflow
+
+
 class FeedbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    answer_id: StrictInt
+    answer_id: Id
     verdict: Literal["right", "wrong", "corrected", "not_in_contexts"]
-    context_id: StrictInt | None = None  # corrected: one of the contexts shown with the answer
-    start: StrictInt | None = None  # corrected: the right span's character offsets in it, [start, end)
-    end: StrictInt | None = None
+    context_id: Id | None = None  # corrected: one of the contexts shown with the answer
+    start: Id | None = None  # corrected: the right span's character offsets in it, [start, end), in code points
+    end: Id | None = None
+
+    @model_validator(mode="after")
+    def whole_span(self) -> "FeedbackRequest":
+        if (self.start is None) != (self.end is None):
+            raise ValueError("start and end go together: the span is [start, end)")
+        return self
 
 
 def finite(score: float | None) -> float | None:
@@ -85,7 +96,9 @@ def model_version(project: Path) -> dict[str, str]:
 def create_app(answerer, store: FeedbackStore, version: dict[str, str], token: str | None = None) -> FastAPI:
     """The app around a loaded Answerer and a feedback store; `token`: required for feedback if given."""
     app = FastAPI(title="reproqa", description=__doc__)
-    answering = threading.Lock()  # one question at a time: the models use every core already
+    # One question at a time in one worker thread (the models use every core already); a question waiting for it
+    # holds no thread, so /health and /feedback answer at once however many questions queue.
+    answering = anyio.CapacityLimiter(1)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -100,8 +113,13 @@ def create_app(answerer, store: FeedbackStore, version: dict[str, str], token: s
             detail = "the body is not JSON text in UTF-8"
         return JSONResponse({"detail": detail}, status_code=error.status_code, headers=error.headers)
 
+    @app.exception_handler(sqlite3.OperationalError)
+    async def busy(request: Request, error: sqlite3.OperationalError) -> JSONResponse:
+        # The database stayed locked past its busy timeout (reproqa.feedback): try again later
+        return JSONResponse({"detail": f"feedback database busy: {error}"}, status_code=503)
+
     @app.get("/health")
-    def health() -> dict:
+    async def health() -> dict:
         return {
             "status": "ok",
             "contexts": len(answerer.index.contexts),
@@ -110,21 +128,20 @@ def create_app(answerer, store: FeedbackStore, version: dict[str, str], token: s
         }
 
     @app.post("/ask")
-    def ask(request: AskRequest) -> dict:
+    async def ask(request: AskRequest) -> dict:
         try:
             if request.filter:
                 answerer.index.matching(request.filter)  # an unknown field: said, not searched
-            with answering:
-                answer = answerer.answer([request.question], request.top_k, [request.filter])[0]
+            question = partial(answerer.answer, [request.question], request.top_k, [request.filter])
+            answer = (await anyio.to_thread.run_sync(question, limiter=answering))[0]
         except UserError as error:  # an unknown filter field, no context kept: the request's fault
             raise HTTPException(422, str(error)) from None
         shown = [
             {"id": i, "title": answerer.index.titles[i], "context": answerer.index.contexts[i]}
             for i in answer.retrieved
         ]
-        answer_id = store.record_answer(
-            answer.question, answer.text, answer.context_id, answer.answer_start, shown, version
-        )
+        record = partial(store.record_answer, answer.question, answer.text, answer.context_id, answer.answer_start)
+        answer_id = await anyio.to_thread.run_sync(record, shown, version)
         end = answer.answer_start + len(answer.text) if answer.text else None
         return {
             "answer_id": answer_id,
@@ -163,6 +180,9 @@ def serve(answerer, project: Path, host: str, port: int, database: Path) -> None
     """Serve the models `reproqa ask` loads (`answerer`) until interrupted."""
     import uvicorn
 
-    app = create_app(answerer, FeedbackStore(database), model_version(project), os.environ.get(TOKEN_VARIABLE))
+    token = os.environ.get(TOKEN_VARIABLE) or None  # empty: no token
+    if token is not None and not (token.isascii() and token.isprintable() and token.strip() == token):
+        raise UserError(f"{TOKEN_VARIABLE}: use printable ASCII without surrounding spaces (an HTTP header carries it)")
+    app = create_app(answerer, FeedbackStore(database), model_version(project), token)
     print(f"reproqa: serving {len(answerer.index.contexts)} contexts on http://{host}:{port} (feedback: {database})")
     uvicorn.run(app, host=host, port=port, log_level="warning")

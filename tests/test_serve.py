@@ -26,16 +26,15 @@ def served(pipeline, tmp_path_factory):
 
 def test_ask_answers_as_the_answerer_does_with_offsets_and_the_model_version(served):
     client, answerer, _, root = served
-    question = pq.read_table(root / "data/processed/test.parquet").to_pylist()[0]["question"]
-    response = client.post("/ask", json={"question": question, "top_k": 2})
+    questions = [row["question"] for row in pq.read_table(root / "data/processed/test.parquet").to_pylist()]
+    answered = next(a for a in answerer.answer(questions, 2) if a.text)  # one the tiny model answers
+    response = client.post("/ask", json={"question": answered.question, "top_k": 2})
     assert response.status_code == 200
     body = response.json()
-    expected = answerer.answer([question], 2)[0]
-    assert (body["answer"], body["context_id"]) == (expected.text, expected.context_id)
-    assert [c["id"] for c in body["contexts"]] == expected.retrieved
-    if body["answer"]:  # the offsets point at the answer in its context
-        context = next(c["context"] for c in body["contexts"] if c["id"] == body["context_id"])
-        assert context[body["start"] : body["end"]] == body["answer"]
+    assert (body["answer"], body["context_id"]) == (answered.text, answered.context_id)
+    assert [c["id"] for c in body["contexts"]] == answered.retrieved
+    context = next(c["context"] for c in body["contexts"] if c["id"] == body["context_id"])
+    assert context[body["start"] : body["end"]] == body["answer"]  # the offsets point at the answer
     locked = model_version(root)
     assert body["model_version"] == locked and locked["models/reader"].endswith(".dir")
     assert client.get("/health").json()["status"] == "ok"
@@ -92,9 +91,16 @@ def test_feedback_is_stored_one_row_each_and_exported_with_exact_offsets(served,
         ("/ask", {"question": "who?", "colour": "red"}, 422, "body.colour"),
         ("/ask", {"question": "who?", "filter": {"colour": ["red"]}}, 422, "colour"),
         ("/feedback", {"answer_id": 10**9, "verdict": "wrong"}, 404, "no such answer"),
+        ("/feedback", {"answer_id": 2**63, "verdict": "wrong"}, 422, "body.answer_id"),
+        ("/feedback", {"answer_id": 1, "verdict": "corrected", "context_id": 0, "start": 0}, 422, "start and end"),
         ("/feedback", {"answer_id": 1, "verdict": "maybe"}, 422, "body.verdict"),
         ("/feedback", {"answer_id": 1, "verdict": "corrected", "context_id": 0, "start": 5, "end": 10**6}, 422, "span"),
-        ("/feedback", {"answer_id": 1, "verdict": "corrected", "context_id": -1, "start": 0, "end": 1}, 422, "not one"),
+        (
+            "/feedback",
+            {"answer_id": 1, "verdict": "corrected", "context_id": 10**6, "start": 0, "end": 1},
+            422,
+            "not one",
+        ),
     ],
 )
 def test_a_bad_request_gets_a_4xx_with_a_message_and_the_server_goes_on(served, path, body, status, says):
@@ -164,3 +170,13 @@ def test_serve_without_models_says_to_pull_or_repro(tmp_path):
     assert result.returncode != 0
     assert result.stderr.startswith("reproqa: ") and "`dvc repro` (or `dvc pull`)" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_correction_of_only_spaces_is_refused(served):
+    client, _, _, _ = served
+    asked = client.post("/ask", json={"question": "who owns the billing hub?"}).json()
+    context = asked["contexts"][0]
+    space = context["context"].index(" ")
+    body = {"answer_id": asked["answer_id"], "verdict": "corrected", "context_id": context["id"]}
+    response = client.post("/feedback", json=body | {"start": space, "end": space + 1})
+    assert response.status_code == 422 and "only spaces" in response.json()["detail"]

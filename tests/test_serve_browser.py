@@ -27,6 +27,7 @@ from reproqa.serve import create_app, model_version
 
 QUESTION = "who owns the billing hub?"
 SCRIPT = '<script>window.injected = true</script><img src=x onerror="window.injected = true">'
+EMOJI = "\U0001f600 "  # one code point (Python's offsets), two UTF-16 units (JavaScript's)
 
 
 def chromium() -> tuple[str, str]:
@@ -47,8 +48,10 @@ def page(pipeline, tmp_path_factory):
     """The app on a free port of 127.0.0.1 in a thread, and a headless Chromium."""
     root, _, _ = pipeline
     answerer = answerer_of(root)
-    first = answerer.answer([QUESTION])[0].retrieved[0]  # a context the page will show holds a script
-    answerer.index.contexts[first] = SCRIPT + " " + answerer.index.contexts[first]
+    answerer.reranker = None  # the search's order, which does not read the contexts edited below
+    shown = answerer.answer([QUESTION])[0].retrieved
+    for i in shown:  # every context the page will show starts with an emoji; the first holds a script too
+        answerer.index.contexts[i] = EMOJI + (SCRIPT + " " if i == shown[0] else "") + answerer.index.contexts[i]
     database = tmp_path_factory.mktemp("browser") / "feedback.db"
     app = create_app(answerer, FeedbackStore(database), model_version(root))
     with socket.socket() as probe:
@@ -90,7 +93,8 @@ def test_ask_mark_wrong_and_correct_a_span_in_the_browser(page):
     driver.find_element(By.CSS_SELECTOR, "button[data-verdict=wrong]").click()
     wait.until(seen.text_to_be_present_in_element((By.ID, "status"), "(wrong)"))
 
-    # Select characters 3 to 15 of a context without the answer, as a user drags the mouse over them
+    # Select UTF-16 units 3 to 15 of a context without the answer (code points 2 to 14: after the emoji and its
+    # space), as a user drags the mouse over them
     last = driver.find_elements(By.CSS_SELECTOR, "#contexts li:not(.source)")[-1]
     context_id = int(last.get_attribute("data-context-id"))
     selected = driver.execute_script(
@@ -108,9 +112,9 @@ def test_ask_mark_wrong_and_correct_a_span_in_the_browser(page):
     rows = (
         sqlite3.connect(database).execute("SELECT verdict, context_id, span_start, span_end FROM feedback").fetchall()
     )
-    assert rows == [("wrong", None, None, None), ("corrected", context_id, 3, 15)]
+    assert rows == [("wrong", None, None, None), ("corrected", context_id, 2, 14)]
     shown = {c["id"]: c["context"] for c in json.loads(FeedbackStore(database).rows()[-1]["shown"])}
-    assert shown[context_id][3:15] == selected  # the offsets are the context's own, as the export writes them
+    assert shown[context_id][2:14] == selected  # the offsets are the context's own, as the export writes them
 
 
 def test_a_context_holding_a_script_renders_as_text(page):

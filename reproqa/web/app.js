@@ -1,6 +1,10 @@
 // The page: ask, show the answer highlighted in its context, send feedback. Every text from the server is set
 // with textContent, never innerHTML: a context holding "<script>" shows as text.
 const $ = (id) => document.getElementById(id);
+// The server counts offsets in code points (Python's str); JavaScript strings count UTF-16 units, in which an
+// emoji is two. So texts are sliced and measured as arrays of code points.
+const points = (text) => Array.from(text);
+const slice = (text, start, end) => points(text).slice(start, end).join("");
 let current = null; // the last /ask response
 
 function status(message, error = false) {
@@ -34,8 +38,8 @@ function showContexts(result) {
     const { start, end } = result;
     if (context.id === result.context_id && start !== null) {
       const mark = document.createElement("mark");
-      mark.textContent = context.context.slice(start, end);
-      text.append(context.context.slice(0, start), mark, context.context.slice(end));
+      mark.textContent = slice(context.context, start, end);
+      text.append(slice(context.context, 0, start), mark, slice(context.context, end));
       item.classList.add("source");
     } else {
       text.textContent = context.context;
@@ -55,8 +59,9 @@ function selectedSpan() {
   const before = document.createRange();
   before.setStart(text, 0);
   before.setEnd(range.startContainer, range.startOffset);
-  const start = before.toString().length;
-  return { context_id: Number(text.parentElement.dataset.contextId), start, end: start + range.toString().length };
+  const start = points(before.toString()).length;
+  const end = start + points(range.toString()).length;
+  return { context_id: Number(text.parentElement.dataset.contextId), start, end };
 }
 
 $("ask").addEventListener("submit", async (event) => {
