@@ -140,7 +140,8 @@ def test_feedback_needs_the_token_when_one_is_set(served, tmp_path):
 
 def test_exported_feedback_trains_but_never_puts_a_test_question_into_train(pipeline, tmp_path):
     """The loop: feedback on a test question and on a training question, exported into data/raw/ (an ingest
-    source), `dvc repro`: the training question's correction is trained on, the test question is held out."""
+    source), `dvc repro`: the training question's correction is ingested, the test question is held out and
+    stays out of train."""
     root, _, _ = pipeline
     project = tmp_path / "loop"
     run(["cp", "-r", str(root), str(project)], tmp_path)
@@ -158,6 +159,8 @@ def test_exported_feedback_trains_but_never_puts_a_test_question_into_train(pipe
     exported = run(["reproqa", "feedback", "export", "--project", str(project)], project).stdout
     assert "1 rows" in exported and "1 held out" in exported
     run(["dvc", "repro"], project)
+    ingested = pq.read_table(project / "data/interim/ingested.parquet").to_pylist()
+    assert [r["question"] for r in ingested if r["source"] == "feedback"] == [split["train"][0]["question"]]
     train_questions = {r["question"] for r in pq.read_table(project / "data/processed/train.parquet").to_pylist()}
     assert split["test"][0]["question"] not in train_questions
     report = json.loads((project / "metrics/data_report/metrics.json").read_text())
