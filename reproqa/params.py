@@ -216,6 +216,7 @@ class TrainParams(Section):
     general_examples: int = Field(ge=0)  # examples of the general data (split.general_sources) mixed in, a seeded draw
     distractors: int = Field(ge=0, le=20)  # per question: other contexts BM25 finds for it, trained as "no answer"
     distractors_scope: Literal["title", "source"] | None  # found among the contexts of its own document only
+    shared_normalization: bool  # distractors share the softmax of their question's answer, not labelled "no answer"
     no_answer_weight: float = Field(gt=0, le=1)  # loss weight of windows labelled "no answer" (reader.SpanTrainer)
     no_answer_weight_end: float | None = Field(gt=0, le=1)  # that weight at the last step, linearly; null: constant
     allow_unanswerable: bool  # SQuAD v2 post-processing: predict "" when the null score wins
@@ -234,6 +235,19 @@ class TrainParams(Section):
             raise ValueError(
                 f"doc_stride ({self.doc_stride}) must be under half of max_seq_length ({self.max_seq_length})"
             )
+        return self
+
+    @model_validator(mode="after")
+    def groups_fit(self):
+        """Shared normalization trains on groups of 1 + distractors windows, whole in every batch."""
+        group = 1 + self.distractors
+        if self.shared_normalization and (self.distractors == 0 or self.batch_size % group):
+            raise ValueError(
+                f"shared_normalization needs distractors >= 1 and a batch_size ({self.batch_size}) that is a "
+                f"multiple of 1 + distractors ({group})"
+            )
+        if self.shared_normalization and self.sampling != "random":
+            raise ValueError("shared_normalization needs sampling: random (its groups are shuffled whole)")
         return self
 
 

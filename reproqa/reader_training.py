@@ -4,7 +4,9 @@ The windows, settings, post-processing and scores it shares with answering are r
 
 With train.distractors above 0 it also trains on each question's distractors (other contexts of the split that
 BM25 finds for it, labelled "no answer"), since at answer time it reads what the search returns; off by
-default, because on the sample every seed then stayed on the "no answer" plateau (BENCHMARKS.md).
+default, because on the sample every seed then stayed on the "no answer" plateau (BENCHMARKS.md). With
+train.shared_normalization the distractors are not labelled: each shares one softmax with its question's
+answer (shared_groups, SpanTrainer), so the reader learns to score the right context's span above theirs.
 """
 
 from dataclasses import asdict, dataclass, replace
@@ -44,17 +46,24 @@ class EpochSeededSampler(LengthGroupedSampler):
     the second epoch on, the processes' shards overlapped and some windows were never trained on (measured
     with 2 gloo processes). With the order fixed by (seed, epoch), every process shards the same order, and
     a run resumed in a later epoch replays that epoch's order.
+
+    With `group_size` above 1 (shared normalization) the dataset is groups of that many consecutive windows
+    (shared_groups): the groups are shuffled and each keeps its windows together and in order, so a batch of a
+    multiple of `group_size` windows holds whole groups.
     """
 
-    def __init__(self, batch_size: int, dataset, seed: int, by_length: bool):
+    def __init__(self, batch_size: int, dataset, seed: int, by_length: bool, group_size: int = 1):
         super().__init__(batch_size, dataset=dataset, model_input_name="input_ids")
-        self.seed, self.epoch, self.by_length = seed, 0, by_length
+        self.seed, self.epoch, self.by_length, self.group_size = seed, 0, by_length, group_size
 
     def set_epoch(self, epoch: int):
         self.epoch = epoch
 
     def __iter__(self):
         self.generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        if self.group_size > 1:
+            groups = torch.randperm(len(self.lengths) // self.group_size, generator=self.generator).tolist()
+            return iter(g * self.group_size + w for g in groups for w in range(self.group_size))
         if not self.by_length:
             return iter(torch.randperm(len(self.lengths), generator=self.generator).tolist())
         return super().__iter__()
@@ -88,12 +97,29 @@ class SpanTrainer(Trainer):
     of its windows' and splitting a batch over processes (DDP) changes nothing. With `no_answer_weight_end`
     the weight moves linearly from `no_answer_weight` at step 0 to it at the last step: spans first, then
     "no answer" at full weight.
+
+    With `group_size` above 1 (train.shared_normalization) the training windows come in groups of that many
+    (shared_groups: a question's window with its answer, or its first window when it has none, then windows
+    that do not answer it), and a group's start (and end) logits share one softmax: the loss is that of
+    finding the answer among all the group's windows, not within each window alone. So a span's score means
+    the same in any context, and one read in a wrong context must score below the right one, without labelling
+    the wrong context "no answer" (Clark and Gardner, 2018, "Simple and Effective Multi-Paragraph Reading
+    Comprehension": shared normalization). The group's first window holds its label; the others are labelled
+    NOT_TARGET, and FILLER windows (a group short of windows) are left out of the softmax.
     """
 
-    def __init__(self, *args, no_answer_weight: float = 1.0, no_answer_weight_end: float | None = None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        no_answer_weight: float = 1.0,
+        no_answer_weight_end: float | None = None,
+        group_size: int = 1,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.no_answer_weight = no_answer_weight
         self.no_answer_weight_end = no_answer_weight if no_answer_weight_end is None else no_answer_weight_end
+        self.group_size = group_size
 
     def _determine_best_metric(self, metrics, trial):
         """The Trainer's choice of the best checkpoint, except that a tie goes to the later one: on the "no
@@ -114,6 +140,7 @@ class SpanTrainer(Trainer):
             dataset,
             seed,
             by_length=self.args.train_sampling_strategy == "group_by_length",
+            group_size=self.group_size,
         )
 
     def _get_eval_sampler(self, eval_dataset):
@@ -123,17 +150,29 @@ class SpanTrainer(Trainer):
         inputs = dict(inputs)
         starts, ends = inputs.pop("start_positions"), inputs.pop("end_positions")
         outputs = model(**inputs)
-        padding = inputs["attention_mask"] == 0
+        hidden = inputs["attention_mask"] == 0  # padding
+        size = self.group_size
+        if size > 1:  # shared normalization: a group's windows side by side, one softmax over them all
+            if len(starts) % size:
+                raise ValueError(f"a batch of {len(starts)} windows is not whole groups of {size}")
+            hidden = hidden | (starts == FILLER)[:, None]
+            groups = len(starts) // size
+            regroup = lambda tensor: tensor.reshape(groups, -1)  # noqa: E731
+            starts, ends, targets = starts[::size], ends[::size], slice(None, None, size)
+        else:
+            regroup, targets = (lambda tensor: tensor), slice(None)
         per_window = (
             sum(
-                cross_entropy(logits.masked_fill(padding, torch.finfo(logits.dtype).min), positions, reduction="none")
+                cross_entropy(
+                    regroup(logits.masked_fill(hidden, torch.finfo(logits.dtype).min)), positions, reduction="none"
+                )
                 for logits, positions in ((outputs.start_logits, starts), (outputs.end_logits, ends))
             )
             / 2
         )
         weight = ramp(self.no_answer_weight, self.no_answer_weight_end, self.state.global_step, self.state.max_steps)
-        if weight != 1.0:  # a window labelled at its CLS token is a "no answer" window
-            cls = (inputs["input_ids"] == self.processing_class.cls_token_id).int().argmax(dim=1)
+        if weight != 1.0:  # a window (a group: its first window) labelled at its CLS token is a "no answer" one
+            cls = (inputs["input_ids"][targets] == self.processing_class.cls_token_id).int().argmax(dim=1)
             per_window = torch.where(starts == cls, weight, 1.0) * per_window
         loss = per_window.mean()
         return (loss, outputs) if return_outputs else loss
@@ -167,9 +206,9 @@ def describe_base(folder: Path, missing_keys: list[str], settings: ReaderSetting
     return described
 
 
-def train_features(tokenizer, examples: dict, max_seq_length: int, doc_stride: int) -> dict:
+def train_features(tokenizer, examples: dict, max_seq_length: int, doc_stride: int, with_ids: bool = False) -> dict:
     """Batched `datasets.map` function: tokenized windows (reproqa.reader.windows, by `tokenizer`'s Rust tokenizer)
-    with start/end positions."""
+    with start/end positions, and (with_ids) the id of each window's example."""
     encoded = windows(tokenizer.backend_tokenizer, examples, max_seq_length, doc_stride)
     starts, ends = [], []
     for window, offsets in enumerate(encoded["offset_mapping"]):
@@ -191,6 +230,8 @@ def train_features(tokenizer, examples: dict, max_seq_length: int, doc_stride: i
         end = next(i for i in reversed(context_tokens) if offsets[i][0] < end_char)
         starts.append(start), ends.append(end)
     encoded["start_positions"], encoded["end_positions"] = starts, ends
+    if with_ids:
+        encoded["example_id"] = [examples["id"][example] for example in encoded["overflow_to_sample_mapping"]]
     for name in ("offset_mapping", "sequence_ids", "overflow_to_sample_mapping"):
         encoded.pop(name)
     return encoded
@@ -234,6 +275,48 @@ def distractors(
     ]
 
 
+# Labels of shared normalization's windows besides a group's first (SpanTrainer): in the softmax, or out of it
+NOT_TARGET, FILLER = -1, -100
+
+
+def shared_groups(windows: Dataset, size: int, per_question: int, cls_token_id: int) -> Dataset:
+    """`windows` (train_features with ids) as groups of `size` windows for shared normalization (SpanTrainer):
+    per question, the first window that holds its answer (or, with none, its first window, labelled at CLS:
+    "no answer"), then windows that do not answer it: its distractors' (up to `per_question` contexts, best
+    first), and for an answerable question its own context's windows without the answer. A group short of
+    windows is filled with FILLER copies, which the loss leaves out; one with more keeps the first.
+    A window of the question's own context that holds the answer too (windows overlap) is never a negative.
+
+    >>> windows = Dataset.from_dict({"example_id": ["q1", "q1", "q1/distractor1", "q2"],
+    ...     "input_ids": [[101, 7, 102, 8], [101, 7, 102, 9], [101, 7, 102, 5], [101, 6, 102, 4]],
+    ...     "start_positions": [0, 3, 0, 0], "end_positions": [0, 3, 0, 0]})
+    >>> grouped = shared_groups(windows, size=3, per_question=1, cls_token_id=101)
+    >>> [ids[-1] for ids in grouped["input_ids"]], list(grouped["start_positions"])
+    ([9, 5, 8, 4, 4, 4], [3, -1, -1, 0, -100, -100])
+    """
+    names = ["example_id", "start_positions", "end_positions", "input_ids"]
+    columns = windows.select_columns(names).to_dict()
+    ids, starts, ends, input_ids = (columns[name] for name in names)
+    of: dict[str, list[int]] = {}  # example id -> its windows, in order
+    for window, example in enumerate(ids):
+        of.setdefault(example, []).append(window)
+    picked, labels = [], []  # window positions, and their (start, end) labels
+    for example, own in of.items():
+        if example.rpartition("/")[2].startswith("distractor"):
+            continue  # read as a negative of its question's group
+        answering = [w for w in own if starts[w] != input_ids[w].index(cls_token_id)]
+        target = answering[0] if answering else own[0]
+        negatives = [w for n in range(1, per_question + 1) for w in of.get(f"{example}/distractor{n}", [])]
+        negatives += [w for w in own if w not in answering] if answering else []
+        negatives = negatives[: size - 1]
+        picked += [target] + negatives + [target] * (size - 1 - len(negatives))
+        labels += [(starts[target], ends[target])] + [(NOT_TARGET, NOT_TARGET)] * len(negatives)
+        labels += [(FILLER, FILLER)] * (size - 1 - len(negatives))
+    grouped = windows.select(picked).remove_columns(["start_positions", "end_positions", "example_id"])
+    grouped = grouped.add_column("start_positions", [start for start, _ in labels])
+    return grouped.add_column("end_positions", [end for _, end in labels])
+
+
 def training_windows(
     path: Path,
     tokenizer,
@@ -244,23 +327,33 @@ def training_windows(
     scope: str | None = None,
     general: Path | None = None,
     general_examples: int = 0,
+    shared: bool = False,
 ) -> Dataset:
     """The model's inputs for training: the split at `path` shuffled (seeded), its first `limit` examples (all
     if None) and `per_question` distractors of each from the split's contexts (with `scope`, a column such as
     title: from those of its own document), and `general_examples` drawn from the general data at `general`,
-    cut into labelled windows (train_features)."""
+    cut into labelled windows (train_features). With `shared`, the windows come in groups of 1 + per_question
+    for shared normalization (shared_groups); without it, each distractor window is labelled "no answer"."""
     split = Dataset.from_parquet(str(path), columns=COLUMNS + ([scope] if scope else []))
     examples = seeded_draw(split.select_columns(COLUMNS), limit, seed)
     if per_question:
         documents = dict(zip(split["context"], split[scope])) if scope else None
         rows = distractors(examples.to_list(), sorted(set(split["context"])), per_question, documents)
-        examples = concatenate_datasets([examples, Dataset.from_list(rows, features=examples.features)])
+        if rows:  # Dataset.from_list fails on no rows
+            examples = concatenate_datasets([examples, Dataset.from_list(rows, features=examples.features)])
     if general_examples:  # the trainer shuffles the windows: where they are appended does not matter
         rows = list(read_rows(general, COLUMNS))  # not Dataset.from_parquet: it fails on a file of no rows
         mixed = Dataset.from_list(rows, features=examples.features) if rows else examples.select([])
         examples = concatenate_datasets([examples, seeded_draw(mixed, general_examples, seed, MIXED_IN)])
-    window = partial(train_features, tokenizer, max_seq_length=settings.max_seq_length, doc_stride=settings.doc_stride)
-    return examples.map(window, batched=True, remove_columns=COLUMNS)
+    window = partial(
+        train_features,
+        tokenizer,
+        max_seq_length=settings.max_seq_length,
+        doc_stride=settings.doc_stride,
+        with_ids=shared,
+    )
+    windows = examples.map(window, batched=True, remove_columns=COLUMNS)
+    return shared_groups(windows, 1 + per_question, per_question, tokenizer.cls_token_id) if shared else windows
 
 
 @dataclass

@@ -59,9 +59,9 @@ if params.lora.enabled:
     model = with_lora(model, params.lora)
 
 # 2. Training windows (a seeded subset for quick runs), with params.distractors per question (other contexts of
-# the split, or of its document with distractors_scope, that BM25 finds for it, labelled "no answer"; 0 by
-# default) and params.general_examples of general QA data mixed in (0 by default), and the validation split,
-# prepared for EM/F1
+# the split, or of its document with distractors_scope, that BM25 finds for it, labelled "no answer", or with
+# shared_normalization grouped with the question's answer; 0 by default) and params.general_examples of general
+# QA data mixed in (0 by default), and the validation split, prepared for EM/F1
 train_windows = training_windows(
     args.train,
     tokenizer,
@@ -72,8 +72,12 @@ train_windows = training_windows(
     scope=params.distractors_scope,  # None: from the whole split
     general=args.general,  # general QA data...
     general_examples=params.general_examples,  # ...this many of its questions, a seeded draw
+    shared=params.shared_normalization,  # distractors in their question's softmax, not "no answer"
 )
 validation = EvalSet.of(args.validation, tokenizer, settings)
+group = 1 + params.distractors if params.shared_normalization else 1  # windows sharing a softmax (SpanTrainer)
+if group > 1:
+    print(f"train: {len(train_windows) // group} questions, each a group of {group} windows sharing a softmax")
 
 # SQuAD v1.1 data (allow_unanswerable: false) never answers "", so it has no threshold to choose
 choose_null_threshold = params.allow_unanswerable and params.null_score_diff_threshold == "validation"
@@ -107,6 +111,7 @@ trainer = ReaderTrainer(
     choose_null_threshold=choose_null_threshold,
     no_answer_weight=params.no_answer_weight,  # of the loss of windows labelled "no answer"
     no_answer_weight_end=params.no_answer_weight_end,  # reached linearly at the last step (None: constant)
+    group_size=group,  # shared normalization's groups (1: none)
     data_collator=DataCollatorWithPadding(tokenizer),
     processing_class=tokenizer,
     callbacks=callbacks,

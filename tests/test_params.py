@@ -59,6 +59,14 @@ def test_cross_field_rules(tmp_path):
     path = write_params(tmp_path, lambda d: d["split"]["near_duplicates"].update(bands=10))
     with pytest.raises(UserError, match=r"bands \(10\) must divide num_perm \(128\)"):
         load_params("split", path)
+    path = write_params(tmp_path, lambda d: d["train"].update(shared_normalization=True, distractors=0))
+    with pytest.raises(UserError, match=r"train: .*shared_normalization needs distractors >= 1"):
+        load_params("train", path)
+    path = write_params(tmp_path, lambda d: d["train"].update(shared_normalization=True, distractors=2))
+    with pytest.raises(UserError, match=r"batch_size \(8\) that is a multiple of 1 \+ distractors \(3\)"):
+        load_params("train", path)
+    path = write_params(tmp_path, lambda d: d["train"].update(shared_normalization=True, distractors=1))
+    assert load_params("train", path).shared_normalization
 
 
 def test_unknown_section_is_named(tmp_path):

@@ -274,6 +274,88 @@ def test_no_answer_weight_scales_the_loss_of_the_windows_labelled_at_cls(tmp_pat
     assert torch.allclose(loss(0.25, [answered, no_answer], end=1.0, step=8), (span + null) / 2, atol=1e-6)
 
 
+def test_shared_normalization_is_one_softmax_over_a_groups_windows(tmp_path, tokenizer):
+    """A group's loss is that of finding its answer among all its windows' tokens (Clark & Gardner's shared
+    normalization), computed here by hand from the model's logits; a FILLER window is left out of it."""
+    import torch
+    from transformers import AutoModelForQuestionAnswering, DataCollatorWithPadding, TrainingArguments
+
+    from reproqa.reader_training import FILLER, NOT_TARGET, SpanTrainer
+
+    question, wrong = "which team owns atlas billing hub?", "atlas billing hub v2 is owned by the ledger team."
+    answered = dict(tokenizer(question, CONTEXT), start_positions=9, end_positions=10)
+    distractor = dict(tokenizer(question, wrong), start_positions=NOT_TARGET, end_positions=NOT_TARGET)
+    filler = dict(answered, start_positions=FILLER, end_positions=FILLER)
+    torch.manual_seed(0)
+    model = AutoModelForQuestionAnswering.from_pretrained(resolve_model("all-MiniLM-L6-v2")).eval()
+    collate = DataCollatorWithPadding(tokenizer)
+    args = TrainingArguments(output_dir=str(tmp_path), report_to="none")
+    trainer = SpanTrainer(model=model, args=args, processing_class=tokenizer, group_size=2)
+
+    def by_hand(windows, target):
+        with torch.no_grad():
+            logits = [model(**collate([w])) for w in windows]
+        return (
+            sum(
+                torch.nn.functional.cross_entropy(
+                    torch.cat([getattr(o, name)[0] for o in logits])[None], torch.tensor([t])
+                )
+                for name, t in (("start_logits", target[0]), ("end_logits", target[1]))
+            )
+            / 2
+        )
+
+    with torch.no_grad():
+        shared = trainer.compute_loss(model, collate([answered, distractor]))
+        alone = SpanTrainer(model=model, args=args).compute_loss(model, collate([answered]))
+        two_groups = trainer.compute_loss(model, collate([answered, distractor, answered, filler]))
+    assert torch.allclose(shared, by_hand([answered, distractor], (9, 10)), atol=1e-5)
+    assert shared > alone  # the wrong context's tokens compete for the answer
+    assert torch.allclose(two_groups, (shared + alone) / 2, atol=1e-5)  # a filler is not in the softmax
+    with pytest.raises(ValueError, match="not whole groups of 2"):
+        trainer.compute_loss(model, collate([answered, distractor, answered]))
+
+
+def test_shared_normalization_groups_each_question_with_its_distractors(tmp_path, tokenizer):
+    """Groups of 1 + distractors windows: the answer's window first with its label, then the distractor's, not
+    labelled "no answer"; a question without a distractor gets a filler the loss leaves out."""
+    import pandas as pd
+
+    from reproqa.reader_training import FILLER, NOT_TARGET, training_windows
+
+    sibling = "atlas billing hub v2 is owned by the ledger team. it runs in aws us-east-1."
+    rows = [
+        ("which team owns atlas billing hub?", CONTEXT, ANSWER, "a"),
+        ("where is it run?", sibling, "us-east-1", "b"),
+    ]
+    pd.DataFrame(
+        {
+            "id": ["q1", "q2"],
+            "question": [q for q, _, _, _ in rows],
+            "context": [c for _, c, _, _ in rows],
+            "answers": [[{"text": a, "answer_start": c.index(a)}] for _, c, a, _ in rows],
+            "title": [t for _, _, _, t in rows],
+        }
+    ).to_parquet(tmp_path / "train.parquet")
+    settings = ReaderSettings(384, 64, 20, 30, True, 0.0)
+    plain = training_windows(tmp_path / "train.parquet", tokenizer, settings, seed=0, limit=None, per_question=1)
+    shared = training_windows(tmp_path / "train.parquet", tokenizer, settings, 0, None, per_question=1, shared=True)
+    assert shared.column_names == plain.column_names and len(shared) == 4
+    for group in (0, 2):
+        first, other = shared[group], shared[group + 1]
+        question = tokenizer.decode(first["input_ids"][1 : first["input_ids"].index(tokenizer.sep_token_id)])
+        own, answer = next((c, a) for q, c, a, _ in rows if q == question)
+        assert first["input_ids"] == tokenizer(question, own)["input_ids"] and first["start_positions"] > 0
+        span = tokenizer.decode(first["input_ids"][first["start_positions"] : first["end_positions"] + 1])
+        assert span.replace(" ", "") == answer.replace(" ", "") and other["input_ids"] != first["input_ids"]
+        assert other["start_positions"] == other["end_positions"] == NOT_TARGET  # in the softmax, not a target
+    # within its own title, neither question has another context: each group is its window and a filler
+    scoped = training_windows(tmp_path / "train.parquet", tokenizer, settings, 0, None, 1, scope="title", shared=True)
+    assert (
+        scoped["start_positions"][1::2] == [FILLER, FILLER] and scoped["input_ids"][0::2] == scoped["input_ids"][1::2]
+    )
+
+
 def test_a_tie_on_validation_keeps_the_later_checkpoint(tmp_path):
     """On the "no answer" plateau every checkpoint scores the unanswerable share: keep the one trained longest."""
     from transformers import AutoModelForQuestionAnswering, TrainingArguments

@@ -74,6 +74,25 @@ def test_lora_trains_adapters_and_saves_a_merged_model(pipeline, tmp_path):
     assert json.loads((project / "metrics/train/test.json").read_text())["total"] > 0
 
 
+def test_shared_normalization_trains_on_groups_through_dvc(pipeline, tmp_path):
+    """The params of `dvc exp run -S train.distractors=1 -S train.shared_normalization=true`, then `dvc repro
+    train`: the stage trains on each question grouped with its distractor and saves a reader that answers."""
+    root, _, _ = pipeline
+    project = tmp_path / "shared"
+    shutil.copytree(root, project, ignore=shutil.ignore_patterns("scratch"))
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["train"] |= {"distractors": 1, "shared_normalization": True}
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    log = run(["dvc", "repro", "train"], project).stdout
+    rows = pq.read_metadata(project / "data/processed/train.parquet").num_rows
+    questions = min(rows, params["train"]["max_train_examples"] or rows)
+    assert f"train: {questions} questions, each a group of 2 windows sharing a softmax" in log
+    assert json.loads((project / "metrics/train/test.json").read_text())["total"] > 0
+    assert (project / "models/reader/model.safetensors").read_bytes() != (
+        root / "models/reader/model.safetensors"
+    ).read_bytes()
+
+
 def _longer_training(root: Path, project: Path) -> Path:
     """A copy of the tiny project whose reader trains for ~250 steps, with a checkpoint every 10."""
     shutil.copytree(root, project, ignore=shutil.ignore_patterns("scratch"))
