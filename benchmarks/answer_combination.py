@@ -3,6 +3,7 @@ settings are chosen; test only to report) for several numbers of contexts read (
 with and without "no answer" as a candidate.
 
     python benchmarks/answer_combination.py [--project .] [--split validation] [--k 1 3 5] [--weights 0 1 2 5 10 20]
+        [--scope title]   # each question answered among its gold context's document, as evaluate.scope does
 
 Each question's top contexts are retrieved and read once (reproqa.answering.Answerer); each setting then
 runs Answerer.combine, the choice `reproqa ask` makes, on those readings. "spans only" drops the null
@@ -18,6 +19,7 @@ from reproqa.answering import Answerer
 from reproqa.params import load_params
 from reproqa.reader import qa_scores
 from reproqa.records import read_rows
+from reproqa.rerank import document_filters
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -26,20 +28,22 @@ parser.add_argument("--project", type=Path, default=REPO)
 parser.add_argument("--split", choices=["validation", "test"], default="validation")
 parser.add_argument("--k", type=int, nargs="+", default=[1, 3, 5])
 parser.add_argument("--weights", type=float, nargs="+", default=[0, 1, 2, 5, 10, 20])
+parser.add_argument("--scope", choices=["title", "source"], help="answer among the gold context's document's contexts")
 args = parser.parse_args()
 evaluate = load_params("evaluate", args.project / "params.yaml")
 models = args.project / "models"
 answerer = Answerer.load(
     models / "index", models / "retriever", models / "reranker", models / "reader", evaluate, models / "onnx"
 )
-rows = list(read_rows(args.project / f"data/processed/{args.split}.parquet", ["question", "answers"]))
+rows = list(read_rows(args.project / f"data/processed/{args.split}.parquet", ["question", "context", "answers"]))
 questions, golds = [r["question"] for r in rows], [[a["text"] for a in r["answers"]] for r in rows]
 
-ids, scores = answerer.search(questions, max(args.k), reranked=max(max(args.k), evaluate.rerank.candidates))
+filters = document_filters(rows, answerer.index, args.scope)  # None without --scope
+ids, scores = answerer.search(questions, max(args.k), filters, reranked=max(max(args.k), evaluate.rerank.candidates))
 retrieved = [[int(i) for i in row if i >= 0] for row in ids]
 readings = answerer.reader.read(questions, [[answerer.index.contexts[i] for i in row] for row in retrieved])
 
-print(f"{len(questions)} {args.split} questions, {evaluate.retriever} retrieval\n")
+print(f"{len(questions)} {args.split} questions, {evaluate.retriever} retrieval, scope {args.scope}\n")
 print("| k | weight | EM / F1, spans only | EM / F1, with no-answer candidates |\n|---|---|---|---|")
 for k in args.k:
     for weight in args.weights:
