@@ -241,6 +241,19 @@ def train_features(tokenizer, examples: dict, max_seq_length: int, doc_stride: i
 DISTRACTOR_DEPTH = 20
 
 
+def distractor_id(example_id: str, n: int) -> str:
+    """The id of a question's `n`-th distractor (from 1), by which shared_groups finds a question's distractors.
+
+    >>> distractor_id("q1", 2), is_distractor("q1/distractor2"), is_distractor("q1")
+    ('q1/distractor2', True, False)
+    """
+    return f"{example_id}/distractor{n}"
+
+
+def is_distractor(example_id: str) -> bool:
+    return example_id.rpartition("/")[2].startswith("distractor")
+
+
 def distractors(
     examples: list[dict], contexts: list[str], per_question: int, documents: dict[str, str | None] | None = None
 ) -> list[dict]:
@@ -269,7 +282,7 @@ def distractors(
             for example in examples
         ]
     return [
-        {"id": f"{example['id']}/distractor{n}", "question": example["question"], "context": other, "answers": []}
+        {"id": distractor_id(example["id"], n), "question": example["question"], "context": other, "answers": []}
         for example, ranked in zip(examples, rankings)
         for n, other in enumerate(wrong_contexts(example, contexts, ranked, per_question), start=1)
     ]
@@ -302,11 +315,11 @@ def shared_groups(windows: Dataset, size: int, per_question: int, cls_token_id: 
         of.setdefault(example, []).append(window)
     picked, labels = [], []  # window positions, and their (start, end) labels
     for example, own in of.items():
-        if example.rpartition("/")[2].startswith("distractor"):
+        if is_distractor(example):
             continue  # read as a negative of its question's group
         answering = [w for w in own if starts[w] != input_ids[w].index(cls_token_id)]
         target = answering[0] if answering else own[0]
-        negatives = [w for n in range(1, per_question + 1) for w in of.get(f"{example}/distractor{n}", [])]
+        negatives = [w for n in range(1, per_question + 1) for w in of.get(distractor_id(example, n), [])]
         negatives += [w for w in own if w not in answering] if answering else []
         negatives = negatives[: size - 1]
         picked += [target] + negatives + [target] * (size - 1 - len(negatives))
