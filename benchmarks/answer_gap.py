@@ -15,10 +15,10 @@ chooses among the contexts read.
 """
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
+from paired import predictions
 
 
 def gap(rows: list[dict]) -> dict[str, float]:
@@ -57,10 +57,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("predictions", type=Path, nargs="+")
     args = parser.parse_args()
-    parts = {
-        path: gap([json.loads(line) for line in path.read_text().splitlines() if line.strip()])
-        for path in args.predictions
-    }
+    parts = {path: gap(predictions(path)) for path in args.predictions}
     names = list(next(iter(parts.values())))
     print("| predictions | " + " | ".join(names) + " |\n|---|" + "---:|" * len(names))
     for path, part in parts.items():

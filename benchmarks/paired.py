@@ -20,9 +20,13 @@ import numpy as np
 from reproqa.breakdown import bootstrap_interval
 
 
+def predictions(path: Path) -> list[dict]:
+    """The rows of stage evaluate's predictions.jsonl."""
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 def per_question(path: Path, field: str) -> dict[str, float]:
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return {row["id"]: float(row[field]) for row in rows}
+    return {row["id"]: float(row[field]) for row in predictions(path)}
 
 
 def main() -> None:
