@@ -94,11 +94,11 @@ def test_shared_normalization_trains_on_groups_through_dvc(pipeline, tmp_path):
 
 
 def _longer_training(root: Path, project: Path) -> Path:
-    """A copy of the tiny project whose reader trains for ~250 steps, with a checkpoint every 10."""
+    """A copy of the tiny project whose reader trains for ~85 steps, with a checkpoint every 10."""
     shutil.copytree(root, project, ignore=shutil.ignore_patterns("scratch"))
     params = yaml.safe_load((project / "params.yaml").read_text())
     # Dropout on (null: the tiny model's own 0.1): the resumed run must also restore the random state it draws from.
-    params["train"] |= {"epochs": 15, "eval_steps": 10, "early_stopping_patience": None, "dropout": None}
+    params["train"] |= {"epochs": 5, "eval_steps": 10, "early_stopping_patience": None, "dropout": None}
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return project
 
