@@ -5,7 +5,9 @@ test split (gold contexts) three ways:
 - always a span: the null answer never chosen, so HasAns F1 says whether spans were learned at all, which the
   first figure hides while "no answer" wins on data with many unanswerable questions;
 - at the best threshold on test itself: the most any threshold could give this model (an upper bound, not a
-  result: the threshold is chosen on the data it scores).
+  result: the threshold is chosen on the data it scores);
+- the answerability AUC: how well null score - best span score ranks the unanswerable questions above the
+  answerable ones, whatever the threshold (0.5: no better than chance, 1: every threshold between them).
 
     python benchmarks/reader_checkpoint.py benchmarks/out/reader_v2/squad-v2.0-half \\
         benchmarks/out/reader_v2/squad-v2.0-half/scratch/train/checkpoint-597
@@ -61,6 +63,28 @@ def at(threshold: float) -> dict:
     return {"null_threshold": round(threshold, 2)} | {k: v for k, v in found.items() if k.endswith("f1")}
 
 
+def answerability_auc(examples: list[dict], nbest: dict[str, list[dict]]) -> float | None:
+    """The chance that an unanswerable question's null score - best span score exceeds an answerable one's (ties
+    count half); None without both kinds. Questions with no span or no null score are left out.
+
+    >>> rows = [{"id": "a", "answers": [{"text": "x"}]}, {"id": "b", "answers": []}, {"id": "c", "answers": []}]
+    >>> nbest = {"a": [{"text": "x", "score": 4.0}, {"text": "", "score": 5.0}],  # null - span: 1
+    ...          "b": [{"text": "y", "score": 2.0}, {"text": "", "score": 5.0}],  # 3
+    ...          "c": [{"text": "z", "score": 5.0}, {"text": "", "score": 5.0}]}  # 0
+    >>> answerability_auc(rows, nbest)
+    0.5
+    """
+    margins = {True: [], False: []}  # unanswerable: null - span
+    for example in examples:
+        *spans, null = nbest[example["id"]]
+        if spans and null["score"] is not None:
+            margins[not example["answers"]].append(null["score"] - spans[0]["score"])
+    if not margins[True] or not margins[False]:
+        return None
+    wins = sum((u > a) + 0.5 * (u == a) for u in margins[True] for a in margins[False])
+    return round(wins / (len(margins[True]) * len(margins[False])), 3)
+
+
 best_on_test = best_null_threshold(test.examples, nbest)
 print(
     json.dumps(
@@ -68,6 +92,7 @@ print(
             "threshold from validation": at(trainer.settings.null_score_diff_threshold),
             "always a span": at(NEVER_NULL),
             "best threshold on test": at(best_on_test),
+            "answerability AUC": answerability_auc(test.examples, nbest),
         },
         indent=1,
     )

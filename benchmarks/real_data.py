@@ -32,6 +32,8 @@ RUNS = {  # name: (raw file, benchmark file to decontaminate against or None)
     "squad-v2.0-half": ("squad-v2.0-half/dev-v2.0.json", None),
     "policyqa-dev": ("policyqa/dev.json", None),
     "squad-v2.0-half vs v1.1-dev": ("squad-v2.0-half/dev-v2.0.json", "squad-v1.1/dev-v1.1.json"),
+    # SQuAD v1.1 without the v2.0 half's paragraphs: a general reader that never read that run's test contexts
+    "squad-v1.1-dev vs v2.0-half": ("squad-v1.1/dev-v1.1.json", "squad-v2.0-half/dev-v2.0.json"),
 }
 
 
