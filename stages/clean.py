@@ -33,6 +33,8 @@ def cleaned(row: dict, lowercase: bool) -> tuple[dict, str | None]:
     context, new_spans = clean_with_spans(row["context"], spans(row), lowercase)
     answers = [{"text": context[s:e], "answer_start": s} for s, e in new_spans]
     row = row | {"question": clean(row["question"], lowercase), "context": context, "answers": answers}
+    if not row["context"]:  # only characters cleaning removes, such as zero-width spaces
+        return row, "context_empty_after_cleaning"
     if not row["question"]:
         return row, "question_empty_after_cleaning"
     if any(not a["text"] for a in answers):

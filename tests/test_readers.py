@@ -180,3 +180,77 @@ def test_hub_source_code_path(tmp_path, monkeypatch):
     reads = list(read_source(source, tmp_path))
     assert calls == [(("rajpurkar/squad",), {"revision": "7b6d24c", "split": "validation"})]
     assert reads[0].row["origin"] == "rajpurkar/squad[validation][0]" and offsets_hold(reads[0].row)
+
+
+def test_an_answer_start_must_be_an_integer_from_0(tmp_path):
+    """Python's context[-21:] would find the answer counted from the end, and JSON's true would be offset 1."""
+    good = {"query": "Who owns Atlas Billing Hub?", "context": CONTEXT, "answer": "Payments Platform"}
+    lines = [json.dumps(good | {"answer_start": start}) for start in (-23, True, 52)]
+    reads = read(tmp_path, "raw.jsonl", "\n".join(lines), "seed_jsonl")
+    assert [r.reason for r in reads] == ["wrong_type", "wrong_type", None]
+    assert "answer_start that is an integer >= 0" in reads[0].detail
+    assert reads[0].row["question"] == good["query"] and reads[0].row["context"] == CONTEXT  # shown in quarantine
+
+
+def test_a_repeated_id_is_quarantined_and_a_null_id_gets_its_position(tmp_path):
+    document = squad(True)
+    qas = document["data"][0]["paragraphs"][0]["qas"]
+    qas[1] = qas[0] | {"question": "Which team owns Atlas Billing Hub?"}  # the same id, "q1"
+    qas[2] = qas[2] | {"id": None}
+    reads = read(tmp_path, "dev.json", json.dumps(document), "squad_json")
+    assert [(r.reason, r.row["id"]) for r in reads] == [
+        (None, "src:q1"),
+        ("duplicate_id", "src:q1"),
+        (None, "src:0.0.2"),
+    ]
+    assert (
+        reads[1].detail
+        == "dev.json:data[0].paragraphs[0].qas[1]: id 'src:q1' is also dev.json:data[0].paragraphs[0].qas[0]'s"
+    )
+
+
+def test_is_impossible_must_be_a_flag_and_decides_in_both_squad_formats(tmp_path):
+    document = squad(True)
+    document["data"][0]["paragraphs"][0]["qas"][0]["is_impossible"] = "false"  # bool("false") is True
+    reads = read(tmp_path, "dev.json", json.dumps(document), "squad_json")
+    assert reads[0].reason == "wrong_type" and "field 'is_impossible' must be true, false or null" in reads[0].detail
+    answer = {"text": ["Payments Platform"], "answer_start": [52]}
+    rows = [
+        {"id": "listed", "answers": [{"text": "Payments Platform", "answer_start": 52}]},  # SQuAD JSON's shape
+        {"id": "csv-like", "answers": json.dumps(answer)},  # JSON text, as a CSV cell holds it
+        {"id": "decoy", "answers": answer, "is_impossible": True},  # unanswerable: its answer is not gold
+        {"id": "none", "answers": None},
+        {"id": "uneven", "answers": {"text": ["Payments", "Platform"], "answer_start": [52]}},
+        {"id": "text", "answers": "Payments Platform"},
+        {"id": "flag", "answers": answer, "is_impossible": "no"},
+    ]
+    question = {"question": "Who owns Atlas Billing Hub?", "context": CONTEXT}
+    (tmp_path / "hf.jsonl").write_text("".join(json.dumps(question | r) + "\n" for r in rows))
+    reads = list(read_source(Source(name="hf", format="hf_dataset", path="hf.jsonl"), tmp_path))
+    assert [r.reason for r in reads] == [None, None, None, None, "wrong_type", "wrong_type", "wrong_type"]
+    assert [(r.row["is_impossible"], len(r.row["answers"])) for r in reads[:4]] == [
+        (False, 1),
+        (False, 1),
+        (True, 0),
+        (True, 0),
+    ]
+    assert "field 'answers' is not SQuAD answers" in reads[4].detail and "hf.jsonl[train][4]" in reads[4].detail
+
+
+def test_a_file_datasets_cannot_load_or_a_folder_for_a_file_is_one_clear_error(tmp_path):
+    (tmp_path / "broken.jsonl").write_text('{"question": "q", "context": "c", "answers": null}\nnot json\n')
+    with pytest.raises(UserError, match=r"source 'hf': cannot load .*broken.jsonl: ArrowInvalid: .* in row 1"):
+        list(read_source(Source(name="hf", format="hf_dataset", path="broken.jsonl"), tmp_path))
+    (tmp_path / "empty.jsonl").write_text("")
+    with pytest.raises(UserError, match=r"source 'hf': .*empty.jsonl is empty"):
+        list(read_source(Source(name="hf", format="hf_dataset", path="empty.jsonl"), tmp_path))
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(UserError, match=r"source 'src': .*folder is a folder; format seed_jsonl reads one file"):
+        list(read_source(Source(name="src", format="seed_jsonl", path="folder"), tmp_path))
+
+
+def test_a_context_that_cleaning_empties_is_quarantined():
+    from stages.clean import cleaned
+
+    row = {"question": "Where is it hosted?", "context": "\u200b\u200b", "answers": []}  # zero-width spaces
+    assert cleaned(row, lowercase=True)[1] == "context_empty_after_cleaning"

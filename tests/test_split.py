@@ -114,7 +114,8 @@ def test_decontamination_removes_rows_whose_question_or_context_is_in_a_benchmar
     (tmp_path / "bench.jsonl").write_text(
         json.dumps({"query": "Who gets my data?", "context": "a benchmark passage of its own.", "answer": None})
         + "\n"
-        + json.dumps({"query": "Where does it run?", "context": leaked, "answer": "dublin"})
+        # an answer of the wrong type: the reader quarantines the row, but its text is still the benchmark's
+        + json.dumps({"query": "Where does it run?", "context": leaked, "answer": 2019})
         + "\n"
     )
     decon = Decontamination(
