@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from reproqa.dedup import ContaminationIndex, UnionFind, assign_splits, similar_pairs
+from reproqa.errors import UserError
 from reproqa.params import Decontamination, NearDuplicates
 from reproqa.readers import read_source
 from reproqa.records import BATCH_ROWS, WITH_REASON_SCHEMA, RowWriter, read_batches
@@ -205,7 +206,8 @@ def general_overlaps(rows: Rows, groups: UnionFind, removed: Removals) -> Remova
 def assign(
     rows: Rows, groups: UnionFind, removed: Removals, seed: int, fractions: dict[str, float]
 ) -> tuple[np.ndarray, int]:
-    """Step 6: each row's destination (an index into OUTPUTS, or REMOVED) and how many groups were assigned.
+    """Step 6: each row's destination (an index into OUTPUTS, or REMOVED) and how many groups were assigned;
+    a UserError if a split with a fraction above 0 got no group (too few documents for three splits).
 
     Every group goes whole to one split (dedup.assign_splits, balanced by kept rows); a row of the general
     sources goes to GENERAL (step 5 removed those near the project's own rows). A group is named by its smallest
@@ -218,6 +220,13 @@ def assign(
     group_of = [group_key[groups.find(c)] for c in rows.context_of]
     group_rows = Counter(group for i, group in enumerate(group_of) if i not in removed and not rows.general[i])
     split_of_group = assign_splits(group_rows, seed, fractions)
+    empty = [name for name in SPLITS if fractions[name] > 0 and name not in split_of_group.values()]
+    if empty:  # every later stage reads all three splits: fail here, saying why, not in training
+        raise UserError(
+            f"split: no rows for the {' and '.join(empty)} split{'s' * (len(empty) > 1)}: {len(group_rows)} groups "
+            f"of contexts to share out by the fractions {fractions} (with split.group_by_title: true, a document is "
+            "one group): add documents, or set group_by_title to false"
+        )
     destination = [
         REMOVED if i in removed else OUTPUTS.index(GENERAL) if rows.general[i] else SPLITS.index(split_of_group[group])
         for i, group in enumerate(group_of)

@@ -6,6 +6,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from reproqa.errors import UserError
 from reproqa.params import Decontamination, NearDuplicates, Source
 from reproqa.records import write_all
 from reproqa.split import (
@@ -177,6 +178,13 @@ def test_groups_are_assigned_whole_and_removed_rows_go_to_removed(tmp_path):
     assert (again == destination).all()
     other_seed, _ = assign(rows, groups, removed, seed=7, fractions=FRACTIONS)
     assert (other_seed != destination).any()
+    two_articles = collect(
+        rows_file(tmp_path, [row(i, f"q{i}?", ["text"], f"text {i}.", f"doc {i}") for i in range(2)]), True
+    )
+    with pytest.raises(
+        UserError, match=r"split: no rows for the validation and test splits: 2 groups .* add documents"
+    ):
+        assign(two_articles, context_groups(two_articles, NEAR)[0], {}, seed=42, fractions=FRACTIONS)
 
 
 def test_write_splits_moves_rows_with_their_merged_answers_and_reasons(tmp_path):

@@ -1,9 +1,9 @@
 """The split stage on handcrafted rows: what it keeps, merges and removes, and why."""
 
-import shutil
 import sys
 
 import pyarrow.parquet as pq
+import yaml
 
 from conftest import REPO, run, stage_env
 from reproqa.records import offsets_hold, write_all
@@ -25,7 +25,9 @@ def row(i: int, question: str, answers: list[str], context: str = CONTEXT) -> di
 
 
 def split(tmp_path, rows: list[dict]) -> tuple[dict, list[dict]]:
-    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["split"]["fractions"] = {"train": 1.0, "validation": 0.0, "test": 0.0}  # one context: one group
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     (tmp_path / "bench").mkdir()
     (tmp_path / "bench/app_inventory_benchmark.jsonl").write_text("")
     write_all(tmp_path / "cleaned.parquet", rows)
