@@ -219,6 +219,10 @@ def assign(
         group_key[root] = min(group_key.get(root, key), key)
     group_of = [group_key[groups.find(c)] for c in rows.context_of]
     group_rows = Counter(group for i, group in enumerate(group_of) if i not in removed and not rows.general[i])
+    if not group_rows:
+        raise UserError(
+            "split: no rows to split: every row was quarantined or removed (see the stages' quarantine files)"
+        )
     split_of_group = assign_splits(group_rows, seed, fractions)
     empty = [name for name in SPLITS if fractions[name] > 0 and name not in split_of_group.values()]
     if empty:  # every later stage reads all three splits: fail here, saying why, not in training

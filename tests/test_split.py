@@ -185,6 +185,8 @@ def test_groups_are_assigned_whole_and_removed_rows_go_to_removed(tmp_path):
         UserError, match=r"split: no rows for the validation and test splits: 2 groups .* add documents"
     ):
         assign(two_articles, context_groups(two_articles, NEAR)[0], {}, seed=42, fractions=FRACTIONS)
+    with pytest.raises(UserError, match=r"split: no rows to split: every row was quarantined or removed"):
+        assign(two_articles, context_groups(two_articles, NEAR)[0], {0: ("x", ""), 1: ("x", "")}, 42, FRACTIONS)
 
 
 def test_write_splits_moves_rows_with_their_merged_answers_and_reasons(tmp_path):
