@@ -39,7 +39,7 @@ def test_general_data_is_trained_on_but_never_split_evaluated_or_searched(tmp_pa
 
 
 def test_asking_for_general_data_without_any_is_an_error_naming_the_key(tmp_path, tiny_model):
-    make_project(tmp_path, tiny_model, apps=5)
+    make_project(tmp_path, tiny_model, apps=10)
     params = yaml.safe_load((tmp_path / "params.yaml").read_text())
     params["train"]["general_examples"] = 20
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
