@@ -97,17 +97,8 @@ def test_second_repro_runs_nothing_and_a_param_reruns_only_what_it_touches(pipel
         "evaluate_retriever",
         "evaluate",
     }
-    assert stages_run_after(project, "split.seed", 7) == {
-        "split",
-        "data_report",
-        "train_retriever",
-        "evaluate_retriever",
-        "train",
-        "index",
-        "train_reranker",
-        "export",
-        "evaluate",
-    }
+    # A change upstream of every stage (split.seed) is not run here: it retrains everything (two minutes of the
+    # suite) to show what DVC guarantees once every path a stage reads is a dep, which test_dvc_yaml checks.
 
 
 def test_bad_params_stop_the_stage_with_the_key_named(tmp_path, tiny_model):
