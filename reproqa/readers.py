@@ -145,10 +145,11 @@ def _squad_json(source: Source, folder: Path) -> Iterator[Read]:
                         row, "missing_field", f"{path.name}:data[{a}].paragraphs[{p}]: field 'context' is missing"
                     )
                     continue
-                impossible = qa.get("is_impossible", False)
+                impossible = qa.get("is_impossible")
                 if not isinstance(impossible, bool | None):
                     yield _not_a_flag(row, origin, impossible)
                     continue
+                impossible = bool(impossible)  # absent or null: SQuAD v1.1, answerable
                 answers = [] if impossible else qa.get("answers")
                 if not isinstance(answers, list):
                     yield Read(row, "missing_field", f"{origin}: field 'answers' is missing or not a list")

@@ -212,8 +212,10 @@ def test_a_repeated_id_is_quarantined_and_a_null_id_gets_its_position(tmp_path):
 def test_is_impossible_must_be_a_flag_and_decides_in_both_squad_formats(tmp_path):
     document = squad(True)
     document["data"][0]["paragraphs"][0]["qas"][0]["is_impossible"] = "false"  # bool("false") is True
+    document["data"][0]["paragraphs"][0]["qas"][1] |= {"is_impossible": None, "answers": [{"text": "Atlas"}]}
     reads = read(tmp_path, "dev.json", json.dumps(document), "squad_json")
     assert reads[0].reason == "wrong_type" and "field 'is_impossible' must be true, false or null" in reads[0].detail
+    assert reads[1].reason is None and reads[1].row["is_impossible"] is False  # null: answerable, as when absent
     answer = {"text": ["Payments Platform"], "answer_start": [52]}
     rows = [
         {"id": "listed", "answers": [{"text": "Payments Platform", "answer_start": 52}]},  # SQuAD JSON's shape
