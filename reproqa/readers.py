@@ -252,8 +252,8 @@ def _hf_answers(gold) -> list | None:
 
 
 def _verified(row, question, context, answers, impossible, origin, question_field) -> Read:
-    """Fill the row, checking types and that every answer is found in the context at a verified offset."""
-    row |= _texts(question, context)
+    """Fill the row, checking types and that every answer is found in the context at a verified offset (the
+    readers have put the question and context in already where they are strings: _texts)."""
     if row["title"] is not None and not isinstance(row["title"], str):  # the one metadata field of every format
         return Read(
             row | {"title": None},
